@@ -1,0 +1,16 @@
+"""ComfyUI TeaCache: Timestep Embedding Aware Cache for ComfyUI's diffusion transformers."""
+from __future__ import annotations
+
+WEB_DIRECTORY = None
+
+
+async def comfy_entrypoint():
+    from comfy_api.latest import ComfyExtension
+
+    from .nodes.apply import TeaCacheApply
+
+    class TeaCacheExtension(ComfyExtension):
+        async def get_node_list(self):
+            return [TeaCacheApply]
+
+    return TeaCacheExtension()

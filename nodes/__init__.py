@@ -1,0 +1,1 @@
+"""Thin ComfyUI nodes (V3 schema): validate, clone, hand over to teacache_core.patching."""

@@ -1,0 +1,76 @@
+"""TeaCacheApply: node id and widget order are a public contract (append only)."""
+from __future__ import annotations
+
+from comfy_api.latest import io
+
+from ..teacache_core.adapters import ADAPTERS
+from ..teacache_core.coefficients import PRESETS, presets_for_families
+from ..teacache_core.config import CACHE_DEVICES, TeaCacheConfig, validation_error
+from ..teacache_core.patching import apply_teacache
+
+
+def _recommended() -> str:
+    rows = [f"{n}: {p.recommended_thresh[0]:g}-{p.recommended_thresh[1]:g}"
+            for n, p in PRESETS.items() if p.recommended_thresh and p.calibrated and not p.retention]
+    return "; ".join(rows)
+
+
+class TeaCacheApply(io.ComfyNode):
+    @classmethod
+    def define_schema(cls) -> io.Schema:
+        return io.Schema(
+            node_id="TeaCacheApply",
+            display_name="TeaCache",
+            category="TeaCache",
+            description=("Skips the transformer blocks on sampling steps where the model's "
+                         "timestep-modulated input barely changed, reusing the residual cached "
+                         "at the last computed step (TeaCache, arXiv 2411.19108)."),
+            inputs=[
+                io.Model.Input("model", tooltip="The diffusion model to speed up (Wan). "
+                               "It is cloned; the input model is not changed."),
+                io.Float.Input("rel_l1_thresh", default=0.1, min=0.0, max=10.0, step=0.001,
+                               tooltip="Skip while the accumulated rescaled change stays below "
+                               "this. 0 never skips; higher is faster and less faithful. "
+                               "Recommended: " + _recommended() + "; uncalibrated models: "
+                               "start around 0.05-0.15."),
+                io.Int.Input("start_step", default=0, min=0, max=10000,
+                             tooltip="Sampling steps before this one (0-based, as the progress "
+                             "bar counts them) are always computed. The first step always is."),
+                io.Int.Input("end_step", default=-1, min=-1, max=10000,
+                             tooltip="Steps from this one on are always computed; -1 = cache "
+                             "through the last step (the last step is always computed)."),
+                io.Combo.Input("model_type", options=["auto"] + presets_for_families(
+                    a.family for a in ADAPTERS), default="auto",
+                    tooltip="Which published coefficients to use. 'auto' detects the model "
+                    "(family, size, T2V/I2V, resolution); 'uncalibrated' uses the raw relative "
+                    "change. A preset for another model is an error."),
+                io.Combo.Input("cache_device", options=list(CACHE_DEVICES), default="model_device",
+                               tooltip="Where the cached residual lives: on the model's device "
+                               "(fastest) or in CPU memory (saves VRAM, one transfer per step)."),
+                io.Boolean.Input("retention_mode", default=False,
+                                 tooltip="Official Wan 'use_ret_steps': the first 5 steps are "
+                                 "always computed, the last is not forced, and the retention "
+                                 "('_ret') coefficients on the modulation vector are used. "
+                                 "Better motion at the same speed on Wan."),
+                io.Int.Input("max_consecutive_skips", default=0, min=0, max=1000,
+                             tooltip="Never skip more than this many steps in a row (0 = no cap)."),
+            ],
+            outputs=[io.Model.Output(tooltip="The model with TeaCache (a clone).")],
+        )
+
+    @classmethod
+    def validate_inputs(cls, rel_l1_thresh, start_step, end_step, max_consecutive_skips):
+        return validation_error(rel_l1_thresh, start_step, end_step, max_consecutive_skips) or True
+
+    @classmethod
+    def execute(cls, model, rel_l1_thresh, start_step, end_step, model_type="auto",
+                cache_device="model_device", retention_mode=False,
+                max_consecutive_skips=0) -> io.NodeOutput:
+        try:
+            config = TeaCacheConfig(float(rel_l1_thresh), int(start_step), int(end_step),
+                                    model_type, cache_device, bool(retention_mode),
+                                    int(max_consecutive_skips))
+            patched, _ = apply_teacache(model, config)
+        except ValueError as e:    # config, unsupported model, preset mismatch
+            raise ValueError(f"TeaCache: {e}") from None
+        return io.NodeOutput(patched)

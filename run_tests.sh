@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# Runs the test suite on a real ComfyUI (CPU). Sets itself up on first use (idempotent):
+# a virtualenv in .venv and ComfyUI 0.3.75 in .comfyui, unless COMFYUI_PATH names another
+# ComfyUI checkout. Extra arguments go to pytest (e.g. ./run_tests.sh -k wan -x).
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")"
+PY="$(bash scripts/bootstrap.sh | tail -n 1)"
+exec "$PY" -m pytest tests -q "$@"

@@ -1,0 +1,263 @@
+"""Train a tiny Wan 2.1 (t2v) proxy model on the synthetic world of benchmarks/proxy.py.
+
+Why: TeaCache fidelity benchmarks need a model whose denoising trajectory looks like a real
+model's (smooth, prompt-dependent); random weights do not give that, and real Wan weights are far
+too big for CPU. So we train ComfyUI's own ``comfy.ldm.wan.model.WanModel`` at a toy size
+(dim 128, 1 head, 6 blocks, ffn 512; text_dim 4096 and patch (1,2,2) as ComfyUI's Wan detection
+expects) for a few minutes on 2 CPU cores.
+
+Design:
+* Model: built with ``operations=comfy.ops.disable_weight_init``, which leaves every parameter
+  uninitialised, so ``init_weights`` sets each one explicitly from a seeded generator (Wan-style:
+  xavier-uniform linears, normal(0.02) text/time embeddings, modulation ~ randn/sqrt(dim), norms
+  at 1, biases 0, zero output head) and asserts that none was missed.
+* Objective: rectified flow as ComfyUI runs Wan (``model_sampling`` CONST, shift 8):
+  sigma t in [0, 1], x_t = (1 - t) * x0 + t * noise, the model is called as
+  ``model(x_t, timestep=t * 1000, context=ctx)`` and regresses target = noise - x0 (MSE).
+* Timestep sampling: u ~ U(0, 1), t = shift * u / (1 + (shift - 1) * u) with shift = 8, i.e.
+  exactly the density of the sigmas that ComfyUI's "simple" scheduler visits for Wan (shift 8),
+  so training effort goes where inference steps are.
+* Data: x0 = render_latent(prompt, 5 frames, 16x16, random nuisance seed) for random
+  TRAIN_PROMPTS, context = make_context(prompt); with probability 0.1 per sample the context is
+  replaced by make_uncond_context() (all zeros) so that classifier-free guidance works.
+* Optimiser: AdamW (lr 1e-3, wd 0.01), 50 warm-up steps then cosine decay to 10%, grad clip 1.
+  Seeded (torch, numpy), ``torch.set_num_threads(2)``.
+* Output: the state dict in fp16 (about 4.5 MB) with safetensors at --out, plus a JSON sidecar
+  (same name, .json) with the config, steps, final loss, seed, wall time and command.
+* ``--verify`` (after training) or ``--verify-only`` (existing weights): load the file through
+  ``comfy.sd.load_diffusion_model``, check it is detected as Wan 2.1 t2v (WAN21 / WanModel), and
+  sample EVAL prompts with ``nodes.common_ksampler`` (euler, simple, 20 steps, cfg 5 and cfg 1).
+  ComfyUI returns ``latent_format.process_latent_out`` of the sampled model-space latent (Wan21:
+  latent * std + mean per channel), so we map it back with ``latent_format.process_in`` and
+  compare with render_latent(prompt): MSE to the own prompt's render vs the mean MSE to the other
+  eval prompts' renders. Results are printed and stored in the JSON sidecar.
+
+Reproduce:  .venv/bin/python scripts/train_proxy.py --steps 1200 --seed 0 --verify
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+from benchmarks.proxy import (EVAL_PROMPTS, TRAIN_PROMPTS, make_context,  # noqa: E402
+                              make_uncond_context, render_latent)
+
+CONFIG = dict(model_type="t2v", patch_size=(1, 2, 2), in_dim=16, out_dim=16, dim=128,
+              ffn_dim=512, freq_dim=256, text_dim=4096, num_heads=1, num_layers=6,
+              window_size=(-1, -1), qk_norm=True, cross_attn_norm=True, eps=1e-6)
+FRAMES, HEIGHT, WIDTH = 5, 16, 16
+SHIFT = 8.0
+UNCOND_PROB = 0.1
+BATCH = 8
+LR = 1e-3
+WARMUP = 50
+
+
+def setup_comfy():
+    """Put ComfyUI (COMFYUI_PATH or .comfyui/) on sys.path in CPU mode."""
+    path = Path(os.environ.get("COMFYUI_PATH") or ROOT / ".comfyui").resolve()
+    if str(path) not in sys.path:
+        sys.path.insert(0, str(path))
+    from comfy.cli_args import args
+    args.cpu = True
+    import comfy.model_management  # noqa: F401  (must come after args.cpu)
+
+
+def build_model():
+    import comfy.ops
+    from comfy.ldm.wan.model import WanModel
+    return WanModel(**CONFIG, operations=comfy.ops.disable_weight_init,
+                    dtype=torch.float32, device="cpu")
+
+
+@torch.no_grad()
+def init_weights(model, seed: int):
+    """Initialise every parameter explicitly (disable_weight_init leaves them as torch.empty)."""
+    g = torch.Generator().manual_seed(seed)
+    dim = model.dim
+    for name, p in model.named_parameters():   # deterministic order
+        if name.endswith("modulation"):
+            p.copy_(torch.randn(p.shape, generator=g) / math.sqrt(dim))
+        elif name.endswith(".bias"):
+            p.zero_()
+        elif p.ndim == 1:                       # RMSNorm / LayerNorm scales
+            p.fill_(1.0)
+        elif name == "head.head.weight":
+            p.zero_()                           # zero output: start from the "predict 0" model
+        elif name.startswith(("text_embedding.", "time_embedding.")):
+            p.normal_(0.0, 0.02, generator=g)
+        else:                                   # linears and the patch-embedding conv
+            w = p.view(p.shape[0], -1)
+            torch.nn.init.xavier_uniform_(w, generator=g)
+    for name, p in model.named_parameters():
+        assert torch.isfinite(p).all(), f"parameter {name} not initialised"
+    assert len(list(model.buffers())) == 0, "unexpected buffers"
+
+
+def sample_t(n: int, g: torch.Generator) -> torch.Tensor:
+    u = torch.rand(n, generator=g)
+    return SHIFT * u / (1.0 + (SHIFT - 1.0) * u)
+
+
+def make_batch(rng: np.random.Generator, g: torch.Generator):
+    idx = rng.integers(len(TRAIN_PROMPTS), size=BATCH)
+    prompts = [TRAIN_PROMPTS[i] for i in idx]
+    x0 = torch.stack([render_latent(p, FRAMES, HEIGHT, WIDTH, seed=int(rng.integers(2**31)))
+                      for p in prompts])
+    drop = rng.random(BATCH) < UNCOND_PROB
+    ctx = torch.cat([make_uncond_context() if d else make_context(p)
+                     for p, d in zip(prompts, drop)])
+    noise = torch.randn(x0.shape, generator=g)
+    t = sample_t(BATCH, g)
+    tb = t.view(-1, 1, 1, 1, 1)
+    x_t = (1.0 - tb) * x0 + tb * noise
+    return x_t, t * 1000.0, ctx, noise - x0
+
+
+def train(steps: int, seed: int):
+    torch.manual_seed(seed)
+    np.random.seed(seed)
+    rng = np.random.default_rng(seed)
+    g = torch.Generator().manual_seed(seed + 1)
+
+    model = build_model()
+    init_weights(model, seed)
+    model.train()
+    n_params = sum(p.numel() for p in model.parameters())
+    print(f"WanModel proxy: {n_params / 1e6:.2f} M parameters", flush=True)
+
+    opt = torch.optim.AdamW(model.parameters(), lr=LR, betas=(0.9, 0.99), weight_decay=0.01)
+
+    def lr_at(step):
+        if step < WARMUP:
+            return LR * (step + 1) / WARMUP
+        frac = (step - WARMUP) / max(1, steps - WARMUP)
+        return LR * (0.1 + 0.9 * 0.5 * (1.0 + math.cos(math.pi * frac)))
+
+    t0 = time.time()
+    window, first_loss, final_loss = [], None, None
+    for step in range(steps):
+        for group in opt.param_groups:
+            group["lr"] = lr_at(step)
+        x_t, timestep, ctx, target = make_batch(rng, g)
+        out = model(x_t, timestep=timestep, context=ctx)
+        loss = torch.nn.functional.mse_loss(out, target)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        window.append(loss.item())
+        if first_loss is None:
+            first_loss = window[0]
+        if (step + 1) % 50 == 0 or step + 1 == steps:
+            final_loss = float(np.mean(window))
+            print(f"step {step + 1:5d}  loss {final_loss:.4f}  lr {lr_at(step):.2e}  "
+                  f"{time.time() - t0:6.1f}s", flush=True)
+            window = []
+    return model, dict(first_loss=first_loss, final_loss=final_loss,
+                       train_seconds=round(time.time() - t0, 1), parameters=n_params)
+
+
+def save(model, out: Path, info: dict):
+    from safetensors.torch import save_file
+    out.parent.mkdir(parents=True, exist_ok=True)
+    sd = {k: v.detach().to(torch.float16).contiguous() for k, v in model.state_dict().items()}
+    save_file(sd, str(out), metadata={"format": "pt", "description": "TeaCache Wan 2.1 proxy"})
+    size = out.stat().st_size
+    assert size < 10 * 1024 * 1024, f"{out} is {size} bytes (limit 10 MB)"
+    info["file_bytes"] = size
+    out.with_suffix(".json").write_text(json.dumps(info, indent=2) + "\n")
+    print(f"saved {out} ({size / 1e6:.2f} MB) and {out.with_suffix('.json')}", flush=True)
+
+
+def verify(path: Path, n_prompts: int = 16, seed: int = 0) -> dict:
+    """Load through ComfyUI, check detection, sample EVAL prompts and compare with renders."""
+    import comfy.sd
+    import nodes
+
+    model = comfy.sd.load_diffusion_model(str(path))
+    base, dm = model.model, model.model.diffusion_model
+    detected = dict(model_base=type(base).__name__, diffusion_model=type(dm).__name__,
+                    model_config=type(base.model_config).__name__,
+                    dim=dm.dim, num_heads=dm.num_heads, num_layers=dm.num_layers,
+                    text_dim=dm.text_dim, compute_dtype=str(base.get_dtype()))
+    print("detected:", detected, flush=True)
+    assert detected["model_base"] == "WAN21" and detected["diffusion_model"] == "WanModel"
+    assert detected["model_config"] == "WAN21_T2V"
+
+    prompts = EVAL_PROMPTS[:n_prompts]
+    renders = [render_latent(p, FRAMES, HEIGHT, WIDTH, seed=0) for p in prompts]
+    negative = [[make_uncond_context(), {}]]
+    results = {"detected": detected}
+    for cfg in (5.0, 1.0):
+        own, other, hits = [], [], 0
+        for i, p in enumerate(prompts):
+            latent = {"samples": torch.zeros(1, 16, FRAMES, HEIGHT, WIDTH)}
+            out = nodes.common_ksampler(model, seed + i, 20, cfg, "euler", "simple",
+                                        [[make_context(p), {}]], negative, latent)[0]["samples"]
+            x = base.latent_format.process_in(out.float())[0]     # undo process_latent_out
+            mse = [torch.mean((x - r) ** 2).item() for r in renders]
+            own.append(mse[i])
+            other.append(float(np.mean([m for j, m in enumerate(mse) if j != i])))
+            closest = int(np.argmin(mse)) == i
+            hits += int(closest)
+            if cfg == 5.0 and i < 4:
+                print(f"  cfg {cfg}: {p.text}: mse own {mse[i]:.4f}, other {other[-1]:.4f}, "
+                      f"closest render is own: {closest}", flush=True)
+        results[f"cfg{cfg:g}"] = dict(mse_own_prompt=float(np.mean(own)),
+                                      mse_other_prompts=float(np.mean(other)),
+                                      closest_render_is_own=f"{hits}/{len(prompts)}")
+        print(f"cfg {cfg:g}: mean MSE to own prompt's render {np.mean(own):.4f}  vs  other "
+              f"eval prompts' renders {np.mean(other):.4f}; closest render is the own prompt's "
+              f"for {hits}/{len(prompts)}", flush=True)
+    # reference: how far renders of the same prompt with different nuisance seeds are
+    floor = np.mean([torch.mean((render_latent(p, FRAMES, HEIGHT, WIDTH, seed=1) - r) ** 2).item()
+                     for p, r in zip(prompts, renders)])
+    results["mse_same_prompt_other_render_seed"] = float(floor)
+    print(f"reference: MSE between two renders of the same prompt {floor:.4f}", flush=True)
+    return results
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--steps", type=int, default=1200)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--out", type=Path, default=ROOT / "models" / "wan_proxy.safetensors")
+    ap.add_argument("--verify", action="store_true", help="verify through ComfyUI after training")
+    ap.add_argument("--verify-only", action="store_true", help="only verify existing --out")
+    a = ap.parse_args()
+
+    torch.set_num_threads(2)
+    setup_comfy()
+    if not a.verify_only:
+        model, stats = train(a.steps, a.seed)
+        info = dict(config={**CONFIG, "patch_size": list(CONFIG["patch_size"]),
+                            "window_size": list(CONFIG["window_size"])},
+                    latent_shape=[16, FRAMES, HEIGHT, WIDTH], steps=a.steps, batch=BATCH,
+                    seed=a.seed, lr=LR, shift=SHIFT, uncond_prob=UNCOND_PROB,
+                    train_prompts=len(TRAIN_PROMPTS), dtype="float16", **stats,
+                    command=f"python scripts/train_proxy.py --steps {a.steps} --seed {a.seed}"
+                            f" --out {a.out}")
+        save(model, a.out, info)
+    if a.verify or a.verify_only:
+        results = verify(a.out)
+        side = a.out.with_suffix(".json")
+        info = json.loads(side.read_text()) if side.exists() else {}
+        info["verification"] = results
+        side.write_text(json.dumps(info, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,250 @@
+"""The only module that speaks ComfyUI's wrapper/patch API.
+
+Mechanism (the model's own forward always runs; no ComfyUI forward is copied):
+- OUTER_SAMPLE wrapper: creates the run's RunState in the guider's model options and frees it
+  when sampling ends, also on error or interrupt; logs one INFO summary line.
+- DIFFUSION_MODEL wrapper: for each model call, finds the step from the current sigma and makes
+  a CallContext visible to the block gates (a context variable, so the gates work whatever the
+  family passes them).
+- A gate on every transformer block through patches_replace["dit"]: the first block measures
+  the indicator and decides per cond; on a skip the blocks pass through and the last block
+  returns input + cached residual; on a compute the last block stores output - input.
+  A replace patch that was already there (e.g. Skip Layer Guidance) is wrapped, not dropped.
+"""
+from __future__ import annotations
+
+import contextvars
+import logging
+
+import torch
+
+import comfy.model_patcher
+import comfy.patcher_extension as pe
+
+from .adapters import find_adapter
+from .config import TeaCacheConfig
+from .policy import decide, forced_reason, relative_l1
+from .state import CallContext, Chunk, RunState, StepRecord
+
+logger = logging.getLogger(__name__)
+
+KEY = "teacache"
+RUN_KEY = "teacache_run"
+_CURRENT: contextvars.ContextVar = contextvars.ContextVar("teacache_call", default=None)
+
+
+def _find_run(owner, args, kwargs):
+    candidates = [kwargs.get("transformer_options")] + [a for a in reversed(args)
+                                                         if isinstance(a, dict)]
+    for to in candidates:
+        if isinstance(to, dict):
+            run = to.get(RUN_KEY)
+            if run is not None and run.owner is owner:
+                return run, to
+    return None, None
+
+
+def _chunks(run: RunState, to: dict, batch: int) -> list:
+    cou = list(to.get("cond_or_uncond") or [])
+    uuids = list(to.get("uuids") or [])
+    n = len(cou)
+    if n == 0 or batch % n != 0:
+        return [Chunk(key="batch", label="batch", sl=slice(None))]
+    size = batch // n
+    out = []
+    for i, c in enumerate(cou):
+        key = uuids[i] if i < len(uuids) and uuids[i] is not None else ("cond_or_uncond", c, i)
+        label = "cond" if c == 0 else "uncond" if c == 1 else f"branch{c}"
+        out.append(Chunk(key=key, label=label, sl=slice(i * size, (i + 1) * size)))
+    return out
+
+
+class TeaCacheRegistration:
+    """One TeaCacheApply: its settings, the detected model, and the ComfyUI callbacks."""
+
+    def __init__(self, config: TeaCacheConfig, adapter, info, preset):
+        self.config = config
+        self.adapter = adapter
+        self.info = info
+        self.preset = preset            # as validated at node time (auto may refine per run)
+        self.last_summary = None        # summary dict of the last finished run
+
+    # ---- OUTER_SAMPLE ------------------------------------------------------------------
+    def outer_sample(self, executor, *args, **kwargs):
+        guider = executor.class_obj
+        noise = args[0] if args else kwargs.get("noise")
+        sigmas = args[3] if len(args) > 3 else kwargs.get("sigmas")
+        shape = getattr(noise, "shape", None)
+        preset = self.adapter.select_preset(self.info, self.config.model_type,
+                                            self.config.retention_mode, latent_shape=shape)
+        run = RunState(self, self.config, preset, self.info.description,
+                       sigmas if sigmas is not None else [],
+                       preset.retention or self.config.retention_mode)
+        orig = guider.model_options
+        opts = comfy.model_patcher.create_model_options_clone(orig)
+        opts.setdefault("transformer_options", {})[RUN_KEY] = run
+        guider.model_options = opts
+        try:
+            return executor(*args, **kwargs)
+        finally:
+            guider.model_options = orig
+            self.last_summary = run.summary()
+            logger.info(run.summary_line())
+            run.release()
+
+    # ---- DIFFUSION_MODEL ---------------------------------------------------------------
+    def diffusion_model(self, executor, *args, **kwargs):
+        run, to = _find_run(self, args, kwargs)
+        if run is None:
+            return executor(*args, **kwargs)
+        sigma_t = to.get("sigmas")
+        sigma = float(sigma_t.flatten()[0]) if isinstance(sigma_t, torch.Tensor) else 0.0
+        timestep = args[1] if len(args) > 1 else kwargs.get("timestep")
+        ctx = CallContext(run=run, model=executor.class_obj, step=run.step_index(sigma),
+                          sigma=sigma, chunks=[], timestep=timestep, transformer_options=to)
+        token = _CURRENT.set(ctx)
+        try:
+            return executor(*args, **kwargs)
+        finally:
+            _CURRENT.reset(token)
+
+    # ---- block gates -------------------------------------------------------------------
+    def decide(self, ctx: CallContext, args):
+        run, cfg, ad = ctx.run, ctx.run.config, self.adapter
+        x = ad.block_input(args)
+        ctx.chunks = _chunks(run, ctx.transformer_options, x.shape[0])
+        forced = forced_reason(ctx.step, run.total_steps, cfg.start_step, cfg.end_step,
+                               run.retention)
+        with torch.no_grad():
+            ind = ad.indicator(run.preset.indicator, ctx, args).detach()
+        offload = cfg.cache_device == "cpu"
+        skips = []
+        for ch in ctx.chunks:
+            n_labels = sum(1 for b in run.branches.values() if b.label.split("#")[0] == ch.label)
+            label = ch.label if ch.key in run.branches or n_labels == 0 else f"{ch.label}#{n_labels + 1}"
+            b = run.branch(ch.key, label)
+            cur = ind[ch.sl]
+            prev = b.prev_indicator
+            d = None
+            if prev is not None and prev.shape == cur.shape:
+                d = relative_l1(cur, prev.to(cur.device))
+            dec = decide(d, b.accumulated, thresh=cfg.rel_l1_thresh,
+                         coefficients=run.preset.coefficients, forced=forced,
+                         has_cache=b.residual_fits(x[ch.sl]), consecutive_skips=b.consecutive_skips,
+                         max_consecutive_skips=cfg.max_consecutive_skips)
+            b.accumulated = dec.accumulated
+            b.prev_indicator = cur.to("cpu") if offload else cur
+            b.consecutive_skips = b.consecutive_skips + 1 if dec.skip else 0
+            b.records.append(StepRecord(ctx.step, ctx.sigma, d, dec.rescaled, dec.accumulated,
+                                        not dec.skip, dec.reason))
+            skips.append(dec.skip)
+            if logger.isEnabledFor(logging.DEBUG):
+                logger.debug("TeaCache step %d/%d %s: distance=%s rescaled=%s acc=%.4g/%g -> %s (%s)",
+                             ctx.step, run.total_steps, b.label,
+                             "n/a" if d is None else f"{d:.4g}",
+                             "n/a" if dec.rescaled is None else f"{dec.rescaled:.4g}",
+                             dec.accumulated, cfg.rel_l1_thresh,
+                             "skip" if dec.skip else "compute", dec.reason)
+        ctx.skip = skips
+        ctx.skip_all = all(skips)
+        ctx.decided = True
+        run.calls += 1
+        if ctx.skip_all:
+            ctx.final = self._apply_cached(ctx, x)
+        else:
+            run.calls_blocks_ran += 1
+            if cfg.can_skip:
+                ctx.x_in = x.clone()
+
+    def _apply_cached(self, ctx, x, out=None):
+        """x + cached residual for every skipped chunk (into `out` if given)."""
+        run = ctx.run
+        if out is None and len(ctx.chunks) == 1:
+            b = run.branches[ctx.chunks[0].key]
+            return x + b.residual.to(device=x.device, dtype=x.dtype)
+        out = torch.empty_like(x) if out is None else out
+        for ch, skip in zip(ctx.chunks, ctx.skip):
+            if skip:
+                r = run.branches[ch.key].residual
+                out[ch.sl] = x[ch.sl] + r.to(device=x.device, dtype=x.dtype)
+        return out
+
+    def finish(self, ctx, out):
+        """Last block computed: keep the residuals, patch in the chunks that chose to skip."""
+        run, cfg, ad = ctx.run, ctx.run.config, self.adapter
+        if ctx.x_in is None:
+            return out
+        y = ad.block_output(out)
+        x_in = ctx.x_in
+        dev = "cpu" if cfg.cache_device == "cpu" else y.device
+        for ch, skip in zip(ctx.chunks, ctx.skip):
+            if not skip:
+                run.branches[ch.key].residual = (y[ch.sl] - x_in[ch.sl]).to(dev)
+        if any(ctx.skip):
+            y = self._apply_cached(ctx, x_in, out=y.clone())
+            out = ad.with_output(out, y)
+        ctx.x_in = None
+        return out
+
+
+class BlockGate:
+    """patches_replace entry for one transformer block (see the module docstring)."""
+
+    def __init__(self, reg: TeaCacheRegistration, position: int, count: int, inner=None):
+        self.reg = reg
+        self.position = position
+        self.count = count
+        self.inner = inner        # a replace patch that was there before us, kept working
+
+    def _run(self, args, extra):
+        if self.inner is not None:
+            return self.inner(args, extra)
+        return extra["original_block"](args)
+
+    def __call__(self, args, extra):
+        ctx = _CURRENT.get()
+        if ctx is None or ctx.run.owner is not self.reg:
+            return self._run(args, extra)
+        first, last = self.position == 0, self.position == self.count - 1
+        if first:
+            self.reg.decide(ctx, args)
+        if not ctx.decided:
+            return self._run(args, extra)
+        ad = self.reg.adapter
+        if ctx.skip_all:
+            out = ad.passthrough(args)
+            return ad.with_output(out, ctx.final) if last else out
+        out = self._run(args, extra)
+        return self.reg.finish(ctx, out) if last else out
+
+
+def apply_teacache(model, config: TeaCacheConfig):
+    """Return a clone of `model` (a ModelPatcher) with TeaCache installed. Raises ValueError
+    (UnsupportedModelError, a preset mismatch) before anything is changed."""
+    dm = model.get_model_object("diffusion_model")
+    adapter = find_adapter(dm)
+    info = adapter.describe(dm)
+    preset = adapter.select_preset(info, config.model_type, config.retention_mode)
+    reg = TeaCacheRegistration(config, adapter, info, preset)
+
+    m = model.clone()
+    for kind in (pe.WrappersMP.OUTER_SAMPLE, pe.WrappersMP.DIFFUSION_MODEL):
+        m.remove_wrappers_with_key(kind, KEY)      # a second TeaCacheApply replaces the first
+    m.add_wrapper_with_key(pe.WrappersMP.OUTER_SAMPLE, KEY, reg.outer_sample)
+    m.add_wrapper_with_key(pe.WrappersMP.DIFFUSION_MODEL, KEY, reg.diffusion_model)
+    keys = adapter.block_keys(dm)
+    existing = m.model_options.get("transformer_options", {}).get("patches_replace", {}).get("dit", {})
+    for pos, (block_name, number) in enumerate(keys):
+        inner = existing.get((block_name, number))
+        while isinstance(inner, BlockGate):
+            inner = inner.inner
+        m.set_model_patch_replace(BlockGate(reg, pos, len(keys), inner), "dit", block_name, number)
+    logger.debug("TeaCache installed on %s: preset %s, %d block gates", info.description,
+                 preset.name, len(keys))
+    return m, reg
+
+
+def registration_of(model):
+    """The TeaCacheRegistration installed on a ModelPatcher, or None."""
+    ws = model.get_wrappers(pe.WrappersMP.OUTER_SAMPLE, KEY)
+    return getattr(ws[-1], "__self__", None) if ws else None

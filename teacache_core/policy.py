@@ -1,0 +1,76 @@
+"""The TeaCache rule: rescale the indicator's relative L1 change, accumulate, decide.
+
+Pure torch/python; no ComfyUI. Follows the official implementation: the accumulator is reset
+to 0 on every computed step (forced ones included) and the previous indicator is replaced on
+every call, skipped or not.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+
+
+def rescale(coefficients, d: float) -> float:
+    """Evaluate the polynomial (highest power first, numpy.poly1d order); identity if None."""
+    if coefficients is None:
+        return d
+    acc = 0.0
+    for c in coefficients:
+        acc = acc * d + c
+    return acc
+
+
+def relative_l1(cur: torch.Tensor, prev: torch.Tensor) -> float:
+    """mean|cur - prev| / mean|prev|, in float32. inf when prev is all zeros."""
+    cur = cur.float()
+    prev = prev.float()
+    denom = prev.abs().mean()
+    num = (cur - prev).abs().mean()
+    d = (num / denom).item() if denom.item() > 0 else math.inf
+    return d if math.isfinite(d) else math.inf
+
+
+def forced_reason(step: int, total_steps: int, start_step: int, end_step: int,
+                  retention: bool) -> str | None:
+    """Why this step must be computed whatever the indicator says, or None."""
+    first = 5 if retention else 1
+    if step < first:
+        return "first steps (retention)" if retention else "first step"
+    if step < start_step:
+        return "before start_step"
+    if end_step != -1 and step >= end_step:
+        return "at or after end_step"
+    if not retention and step >= total_steps - 1:
+        return "last step"
+    return None
+
+
+@dataclass(frozen=True)
+class Decision:
+    skip: bool
+    accumulated: float      # accumulator after this call (0 when computed)
+    rescaled: float | None  # this call's rescaled distance, None when not measured
+    reason: str             # why: "below threshold", "threshold reached", a forced reason, ...
+
+
+def decide(distance: float | None, accumulated: float, *, thresh: float, coefficients,
+           forced: str | None, has_cache: bool, consecutive_skips: int,
+           max_consecutive_skips: int) -> Decision:
+    """One TeaCache decision for one branch at one model call."""
+    if distance is None:
+        return Decision(False, 0.0, None, forced or "no previous indicator")
+    r = rescale(coefficients, distance)
+    if forced is not None:
+        return Decision(False, 0.0, r, forced)
+    acc = accumulated + r
+    if not math.isfinite(acc):
+        return Decision(False, 0.0, r, "indicator jumped (non-finite distance)")
+    if acc >= thresh:
+        return Decision(False, 0.0, r, "threshold reached")
+    if not has_cache:
+        return Decision(False, 0.0, r, "no cached residual yet")
+    if max_consecutive_skips and consecutive_skips >= max_consecutive_skips:
+        return Decision(False, 0.0, r, "max_consecutive_skips reached")
+    return Decision(True, acc, r, "below threshold")

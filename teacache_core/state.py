@@ -1,0 +1,153 @@
+"""State of one sampling run (one per TeaCacheApply per sampler run) and of one model call.
+
+A RunState is created when sampling starts and dropped when it ends; it is never reset by
+hand and never stored on the shared nn.Module. Each cond (ComfyUI's per-cond uuid) has its own
+BranchState, so decisions do not depend on whether cond and uncond are batched together.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+
+from .config import TeaCacheConfig
+from .coefficients import Preset
+
+
+@dataclass
+class StepRecord:
+    step: int
+    sigma: float
+    distance: float | None
+    rescaled: float | None
+    accumulated: float
+    computed: bool
+    reason: str
+
+
+@dataclass
+class BranchState:
+    label: str                                  # "cond", "uncond", "cond#2", ...
+    prev_indicator: torch.Tensor | None = None
+    accumulated: float = 0.0
+    residual: torch.Tensor | None = None
+    consecutive_skips: int = 0
+    records: list = field(default_factory=list)
+
+    def residual_fits(self, x: torch.Tensor) -> bool:
+        return self.residual is not None and self.residual.shape == x.shape
+
+
+class RunState:
+    """Everything TeaCache knows during one sampling run."""
+
+    def __init__(self, owner, config: TeaCacheConfig, preset: Preset, model_desc: str,
+                 sigmas, retention: bool):
+        self.owner = owner
+        self.config = config
+        self.preset = preset
+        self.model_desc = model_desc
+        self.retention = retention
+        self.sigmas = [float(s) for s in sigmas]
+        self.total_steps = max(len(self.sigmas) - 1, 1)
+        # sigmas usually decrease; keep an ascending copy for bisection
+        self._evaluated = self.sigmas[:-1] if len(self.sigmas) > 1 else self.sigmas
+        self.branches: dict = {}
+        self.calls = 0
+        self.calls_blocks_ran = 0
+
+    def step_index(self, sigma: float) -> int:
+        """Index of the schedule step whose sigma is nearest to `sigma` (progress-bar step)."""
+        ev = self._evaluated
+        if not ev:
+            return 0
+        best, best_d = 0, abs(ev[0] - sigma)
+        # schedules are short (<1000); a linear scan is exact and cheap next to a model call
+        for i in range(1, len(ev)):
+            d = abs(ev[i] - sigma)
+            if d < best_d:
+                best, best_d = i, d
+        return best
+
+    def branch(self, key, label: str) -> BranchState:
+        b = self.branches.get(key)
+        if b is None:
+            b = self.branches[key] = BranchState(label=label)
+        return b
+
+    def release(self):
+        """Drop every tensor (called when the run ends, also on error/interrupt)."""
+        for b in self.branches.values():
+            b.prev_indicator = None
+            b.residual = None
+
+    # ---- reporting -------------------------------------------------------------------
+    def branch_counts(self):
+        out = []
+        for b in self.branches.values():
+            skipped = sum(1 for r in b.records if not r.computed)
+            out.append((b.label, skipped, len(b.records)))
+        return out
+
+    def estimated_speedup(self) -> float:
+        if self.calls_blocks_ran == 0:
+            return 1.0 if self.calls == 0 else float(self.calls)
+        return self.calls / self.calls_blocks_ran
+
+    def summary_line(self) -> str:
+        p = self.preset
+        coeffs = (f"coefficients {p.name} ({p.source})" if p.calibrated else
+                  "uncalibrated: identity rescale of the raw relative L1 (no published "
+                  "coefficients for this model)")
+        counts = self.branch_counts()
+        if counts:
+            steps = sorted({r.step for b in self.branches.values() for r in b.records})
+            per = ", ".join(f"{lab} {s}/{n}" for lab, s, n in counts)
+            main = max(counts, key=lambda c: c[1])
+            skipped = (f"skipped {main[1]}/{main[2]} model calls per cond ({per}) over "
+                       f"{len(steps)}/{self.total_steps} steps")
+        else:
+            skipped = "no model call reached TeaCache"
+        mode = ", retention mode" if self.retention else ""
+        return (f"TeaCache: {self.model_desc} | {coeffs}{mode} | thresh "
+                f"{self.config.rel_l1_thresh:g} | {skipped} | blocks ran in "
+                f"{self.calls_blocks_ran}/{self.calls} calls (est. {self.estimated_speedup():.2f}x)")
+
+    def summary(self) -> dict:
+        return {
+            "model": self.model_desc,
+            "preset": self.preset.name,
+            "calibrated": self.preset.calibrated,
+            "threshold": self.config.rel_l1_thresh,
+            "total_steps": self.total_steps,
+            "calls": self.calls,
+            "calls_blocks_ran": self.calls_blocks_ran,
+            "estimated_speedup": self.estimated_speedup(),
+            "branches": {b.label: [r.__dict__.copy() for r in b.records]
+                         for b in self.branches.values()},
+        }
+
+
+@dataclass
+class Chunk:
+    """One cond's slice of a batched model call."""
+    key: object
+    label: str
+    sl: slice
+
+
+@dataclass
+class CallContext:
+    """One diffusion-model call: which conds are in the batch and what was decided."""
+    run: RunState
+    model: object            # the diffusion model instance (read only)
+    step: int
+    sigma: float
+    chunks: list
+    timestep: object = None
+    transformer_options: dict = field(default_factory=dict)
+    decided: bool = False
+    skip: list = field(default_factory=list)     # per chunk
+    skip_all: bool = False
+    x_in: torch.Tensor | None = None
+    final: torch.Tensor | None = None             # output when every chunk skips

@@ -1,0 +1,253 @@
+"""TeaCacheApply on tiny real Wan models: ComfyUI's loader, sampler and ModelPatcher."""
+from __future__ import annotations
+
+import logging
+import math
+
+import pytest
+import torch
+
+import comfy.model_management
+import comfy.patcher_extension as pe
+import nodes
+import tiny_models as tm
+
+from comfyui_teacache.nodes.apply import TeaCacheApply
+from comfyui_teacache.teacache_core.patching import KEY, registration_of
+
+STEPS = 10
+
+
+@pytest.fixture(scope="module")
+def wan(model_dir):
+    return tm.load(tm.build_wan(model_dir / "wan_tiny.safetensors", num_layers=3, seed=1))
+
+
+def apply(model, thresh, start=0, end=-1, model_type="auto", cache_device="model_device",
+          retention=False, max_skips=0):
+    TeaCacheApply.validate_inputs(thresh, start, end, max_skips)
+    return TeaCacheApply.execute(model, thresh, start, end, model_type, cache_device, retention,
+                                 max_skips).result[0]
+
+
+def sample(model, steps=STEPS, latent=None, seed=3, cfg=5.0, sampler="euler", conds=None):
+    pos, neg = conds or tm.wan_conds()
+    latent = latent if latent is not None else torch.zeros(1, 16, 3, 8, 8)
+    counter, handles = tm.count_blocks(model)
+    try:
+        out = nodes.common_ksampler(model, seed, steps, cfg, sampler, "simple", pos, neg,
+                                    {"samples": latent})[0]["samples"]
+    finally:
+        for h in handles:
+            h.remove()
+    return out, counter["n"]
+
+
+def computed_steps(model, label="cond"):
+    recs = registration_of(model).last_summary["branches"][label]
+    return [r["step"] for r in recs if r["computed"]]
+
+
+def test_threshold_zero_is_bit_identical_to_no_node(wan):
+    base, n_base = sample(wan)
+    out, n = sample(apply(wan, 0.0))
+    assert torch.equal(out, base)
+    assert n == n_base == STEPS * 3          # cond+uncond batched: one call per step, 3 blocks
+
+
+def test_large_threshold_skips_all_but_first_and_last(wan, caplog):
+    patched = apply(wan, 1e6)
+    out, n = sample(patched)
+    assert n == 2 * 3
+    assert computed_steps(patched) == [0, STEPS - 1]
+    assert computed_steps(patched, "uncond") == [0, STEPS - 1]
+    assert torch.isfinite(out).all()
+    lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("TeaCache:")]
+    assert len(lines) == 1 and "skipped 8/10" in lines[0] and "uncalibrated" in lines[0]
+
+
+def test_moderate_threshold_skips_some_and_stays_close(wan):
+    base, _ = sample(wan)
+    patched = apply(wan, 0.2)
+    out, n = sample(patched)
+    assert 2 * 3 < n < STEPS * 3
+    rel = (out - base).norm() / base.norm()
+    assert rel < 0.5
+
+
+def test_start_and_end_step_respected(wan):
+    patched = apply(wan, 1e6, start=3, end=7)
+    _, n = sample(patched)
+    assert computed_steps(patched) == [0, 1, 2, 7, 8, 9]
+    assert n == 6 * 3
+
+
+def test_consecutive_skip_cap(wan):
+    patched = apply(wan, 1e6, max_skips=2)
+    sample(patched)
+    assert computed_steps(patched) == [0, 3, 6, 9]
+
+
+def test_runs_repeat_and_input_model_untouched(wan):
+    base, _ = sample(wan)
+    before = repr(sorted(wan.model_options.get("transformer_options", {}).keys()))
+    patched = apply(wan, 0.2)
+    a, na = sample(patched)
+    b, nb = sample(patched)
+    assert torch.equal(a, b) and na == nb
+    after, _ = sample(wan)                           # the input model is unaffected
+    assert torch.equal(after, base)
+    assert repr(sorted(wan.model_options.get("transformer_options", {}).keys())) == before
+    assert not wan.get_wrappers(pe.WrappersMP.OUTER_SAMPLE, KEY)
+    assert "teacache" not in repr(wan.model_options)
+    dm = wan.get_model_object("diffusion_model")
+    assert not [k for k in vars(dm) if "teacache" in k.lower()]
+
+
+def test_separate_and_batched_cond_calls_decide_the_same(wan, monkeypatch):
+    patched = apply(wan, 0.2)
+    batched, n_batched = sample(patched)
+    dec_b = {k: [(r["step"], r["computed"]) for r in v]
+             for k, v in registration_of(patched).last_summary["branches"].items()}
+    # ComfyUI batches conds only when it thinks memory allows: make it think it does not
+    monkeypatch.setattr(patched.model, "memory_required", lambda *a, **k: math.inf)
+    separate, n_sep = sample(patched)
+    s = registration_of(patched).last_summary
+    dec_s = {k: [(r["step"], r["computed"]) for r in v] for k, v in s["branches"].items()}
+    assert s["calls"] == 2 * STEPS                   # really ran cond and uncond apart
+    assert dec_b == dec_s
+    assert n_sep == 2 * n_batched
+    assert torch.allclose(batched, separate, atol=1e-4)
+
+
+def test_state_freed_after_run_and_on_interrupt(wan):
+    patched = apply(wan, 0.2)
+    reg = registration_of(patched)
+    seen = []
+    orig = reg.decide
+
+    def spy(ctx, args):
+        seen.append(ctx.run)
+        orig(ctx, args)
+        if ctx.step == 4:
+            raise comfy.model_management.InterruptProcessingException()
+
+    reg.decide = spy
+    with pytest.raises(comfy.model_management.InterruptProcessingException):
+        sample(patched)
+    run = seen[-1]
+    assert all(b.residual is None and b.prev_indicator is None for b in run.branches.values())
+    reg.decide = orig
+    a, _ = sample(patched)
+    b, _ = sample(apply(wan, 0.2))
+    assert torch.equal(a, b)                         # nothing carried over from the interrupt
+
+
+def test_resolution_frames_and_steps_change_between_runs(wan):
+    patched = apply(wan, 0.2)
+    for shape, steps in [((1, 16, 3, 8, 8), 10), ((1, 16, 5, 12, 8), 6), ((2, 16, 2, 8, 16), 12)]:
+        out, n = sample(patched, steps=steps, latent=torch.zeros(shape))
+        assert out.shape == shape and torch.isfinite(out).all()
+        s = registration_of(patched).last_summary
+        assert s["total_steps"] == steps
+        assert computed_steps(patched)[0] == 0 and computed_steps(patched)[-1] == steps - 1
+
+
+def test_two_teacached_models_in_one_graph_do_not_share_state(wan, model_dir):
+    other = tm.load(tm.build_wan(model_dir / "wan_other.safetensors", num_layers=2, seed=7))
+    base_a, _ = sample(wan)
+    base_b, _ = sample(other)
+    a0 = apply(wan, 0.0)
+    b_big = apply(other, 1e6)
+    a_big = apply(wan, 1e6)
+    ra, _ = sample(a0)
+    rb, nb = sample(b_big)
+    ra2, _ = sample(a0)
+    assert torch.equal(ra, base_a) and torch.equal(ra2, base_a)
+    assert nb == 2 * 2
+    rab, _ = sample(a_big)
+    assert computed_steps(a_big) == [0, STEPS - 1]
+    assert computed_steps(b_big) == [0, STEPS - 1]
+    assert registration_of(a0).last_summary["calls_blocks_ran"] == STEPS
+
+
+def test_ksampler_advanced_two_models_like_wan22_a14b(wan, model_dir):
+    """Wan 2.2 A14B: high-noise and low-noise experts, each with its own TeaCacheApply and
+    its own KSamplerAdvanced step range; steps count within each sampler's run."""
+    low = tm.load(tm.build_wan(model_dir / "wan_low.safetensors", num_layers=2, seed=11))
+    high_tc, low_tc = apply(wan, 1e6), apply(low, 1e6)
+    pos, neg = tm.wan_conds()
+    adv = nodes.KSamplerAdvanced()
+    lat = {"samples": torch.zeros(1, 16, 3, 8, 8)}
+    mid = adv.sample(high_tc, "enable", 5, 20, 5.0, "euler", "simple", pos, neg, lat, 0, 10,
+                     "enable")[0]
+    out = adv.sample(low_tc, "disable", 5, 20, 5.0, "euler", "simple", pos, neg, mid, 10, 20,
+                     "disable")[0]["samples"]
+    assert torch.isfinite(out).all()
+    assert registration_of(high_tc).last_summary["total_steps"] == 10
+    assert computed_steps(high_tc) == [0, 9]
+    assert computed_steps(low_tc) == [0, 9]
+
+
+def test_retention_mode_forces_first_five_not_last(wan):
+    patched = apply(wan, 1e6, retention=True)
+    _, n = sample(patched)
+    assert computed_steps(patched) == [0, 1, 2, 3, 4]
+    assert n == 5 * 3
+
+
+def test_cpu_cache_device_matches_model_device(wan):
+    a, _ = sample(apply(wan, 0.2))
+    b, _ = sample(apply(wan, 0.2, cache_device="cpu"))
+    assert torch.equal(a, b)
+
+
+def test_second_teacache_node_replaces_the_first(wan):
+    twice = apply(apply(wan, 0.0), 1e6)
+    _, n = sample(twice)
+    assert n == 2 * 3
+    assert len(twice.get_wrappers(pe.WrappersMP.OUTER_SAMPLE, KEY)) == 1
+
+
+@pytest.mark.parametrize("bad, fragment", [
+    (-0.1, "must be >= 0"), (float("nan"), "NaN"), (float("inf"), "infinite")])
+def test_bad_threshold_rejected_before_sampling(wan, bad, fragment):
+    msg = TeaCacheApply.validate_inputs(bad, 0, -1, 0)
+    assert isinstance(msg, str) and fragment in msg
+    with pytest.raises(ValueError, match=fragment):
+        TeaCacheApply.execute(wan, bad, 0, -1, "auto", "model_device", False, 0)
+
+
+def test_bad_step_range_rejected(wan):
+    assert "greater than start_step" in TeaCacheApply.validate_inputs(0.1, 5, 3, 0)
+    assert "-1" in TeaCacheApply.validate_inputs(0.1, 0, -4, 0)
+
+
+def test_preset_for_another_size_names_what_was_detected(wan):
+    with pytest.raises(ValueError) as e:
+        apply(wan, 0.1, model_type="wan2.1_t2v_14B")
+    assert "dim=5120" in str(e.value) and "dim 128" in str(e.value)
+
+
+def test_uncalibrated_tiny_model_is_logged_honestly(wan, caplog):
+    sample(apply(wan, 0.1))
+    line = [r.getMessage() for r in caplog.records if r.getMessage().startswith("TeaCache:")][-1]
+    assert "uncalibrated" in line and "Wan 2.1 T2V dim 128" in line
+
+
+def test_debug_lines_per_step(wan, caplog):
+    caplog.set_level(logging.DEBUG, logger="comfyui_teacache")
+    sample(apply(wan, 0.2))
+    dbg = [r.getMessage() for r in caplog.records if r.levelno == logging.DEBUG
+           and r.getMessage().startswith("TeaCache step")]
+    assert len(dbg) == 2 * STEPS
+    assert any("-> skip" in d for d in dbg) and any("-> compute" in d for d in dbg)
+
+
+def test_unsupported_model_names_class_and_families(model_dir):
+    sd3 = tm.load(tm.build_sd3(model_dir / "sd3_tiny.safetensors"))
+    with pytest.raises(ValueError) as e:
+        TeaCacheApply.execute(sd3, 0.1, 0, -1, "auto", "model_device", False, 0)
+    msg = str(e.value)
+    assert "OpenAISignatureMMDITWrapper" in msg and "Wan" in msg
+    assert not sd3.get_wrappers(pe.WrappersMP.OUTER_SAMPLE, KEY)
