@@ -29,7 +29,7 @@ STAMP="$VENV/.teacache-bootstrap-v1"
 log() { printf '[bootstrap] %s\n' "$*" >&2; }
 
 if [ ! -x "$VENV/bin/python" ]; then
-  log "creating virtualenv .venv"
+  log "creating virtualenv $(basename "$VENV")"
   "$PY" -m venv "$VENV"
 fi
 VPY="$VENV/bin/python"

@@ -109,9 +109,9 @@ class TeaCacheRegistration:
             _CURRENT.reset(token)
 
     # ---- block gates -------------------------------------------------------------------
-    def decide(self, ctx: CallContext, args):
+    def decide(self, ctx: CallContext, key, args):
         run, cfg, ad = ctx.run, ctx.run.config, self.adapter
-        x = ad.block_input(args)
+        x = ad.block_input(key, args)
         ctx.chunks = _chunks(run, ctx.transformer_options, x.shape[0])
         forced = forced_reason(ctx.step, run.total_steps, cfg.start_step, cfg.end_step,
                                run.retention)
@@ -169,12 +169,12 @@ class TeaCacheRegistration:
                 out[ch.sl] = x[ch.sl] + r.to(device=x.device, dtype=x.dtype)
         return out
 
-    def finish(self, ctx, out):
+    def finish(self, ctx, key, args, out):
         """Last block computed: keep the residuals, patch in the chunks that chose to skip."""
         run, cfg, ad = ctx.run, ctx.run.config, self.adapter
         if ctx.x_in is None:
             return out
-        y = ad.block_output(out)
+        y = ad.block_output(key, args, out)
         x_in = ctx.x_in
         dev = "cpu" if cfg.cache_device == "cpu" else y.device
         for ch, skip in zip(ctx.chunks, ctx.skip):
@@ -182,40 +182,62 @@ class TeaCacheRegistration:
                 run.branches[ch.key].residual = (y[ch.sl] - x_in[ch.sl]).to(dev)
         if any(ctx.skip):
             y = self._apply_cached(ctx, x_in, out=y.clone())
-            out = ad.with_output(out, y)
+            out = ad.with_output(key, args, out, y)
         ctx.x_in = None
         return out
 
 
-class BlockGate:
-    """patches_replace entry for one transformer block (see the module docstring)."""
+class _Gate:
+    """Shared logic of the gate on one transformer block (see the module docstring)."""
 
-    def __init__(self, reg: TeaCacheRegistration, position: int, count: int, inner=None):
+    def __init__(self, reg: TeaCacheRegistration, key, position: int, count: int):
         self.reg = reg
+        self.key = key
         self.position = position
         self.count = count
-        self.inner = inner        # a replace patch that was there before us, kept working
 
-    def _run(self, args, extra):
-        if self.inner is not None:
-            return self.inner(args, extra)
-        return extra["original_block"](args)
-
-    def __call__(self, args, extra):
+    def gate(self, args, run_block):
         ctx = _CURRENT.get()
         if ctx is None or ctx.run.owner is not self.reg:
-            return self._run(args, extra)
+            return run_block()
         first, last = self.position == 0, self.position == self.count - 1
         if first:
-            self.reg.decide(ctx, args)
+            self.reg.decide(ctx, self.key, args)
         if not ctx.decided:
-            return self._run(args, extra)
+            return run_block()
         ad = self.reg.adapter
         if ctx.skip_all:
-            out = ad.passthrough(args)
-            return ad.with_output(out, ctx.final) if last else out
-        out = self._run(args, extra)
-        return self.reg.finish(ctx, out) if last else out
+            out = ad.passthrough(self.key, args)
+            return ad.with_output(self.key, args, out, ctx.final) if last else out
+        out = run_block()
+        return self.reg.finish(ctx, self.key, args, out) if last else out
+
+
+class BlockGate(_Gate):
+    """patches_replace["dit"] entry. A replace patch that was there before is kept working."""
+
+    def __init__(self, reg, key, position, count, inner=None):
+        super().__init__(reg, key, position, count)
+        self.inner = inner
+
+    def __call__(self, args, extra):
+        if self.inner is not None:
+            return self.gate(args, lambda: self.inner(args, extra))
+        return self.gate(args, lambda: extra["original_block"](args))
+
+
+class ForwardGate(_Gate):
+    """Object patch on a block module's `forward`, for families without patches_replace."""
+
+    def __init__(self, reg, key, position, count, original):
+        super().__init__(reg, key, position, count)
+        self.original = original
+
+    def __call__(self, *a, **kw):
+        if _CURRENT.get() is None:
+            return self.original(*a, **kw)
+        return self.gate(self.reg.adapter.forward_args(self.key, a, kw),
+                         lambda: self.original(*a, **kw))
 
 
 def apply_teacache(model, config: TeaCacheConfig):
@@ -233,12 +255,20 @@ def apply_teacache(model, config: TeaCacheConfig):
     m.add_wrapper_with_key(pe.WrappersMP.OUTER_SAMPLE, KEY, reg.outer_sample)
     m.add_wrapper_with_key(pe.WrappersMP.DIFFUSION_MODEL, KEY, reg.diffusion_model)
     keys = adapter.block_keys(dm)
-    existing = m.model_options.get("transformer_options", {}).get("patches_replace", {}).get("dit", {})
-    for pos, (block_name, number) in enumerate(keys):
-        inner = existing.get((block_name, number))
-        while isinstance(inner, BlockGate):
-            inner = inner.inner
-        m.set_model_patch_replace(BlockGate(reg, pos, len(keys), inner), "dit", block_name, number)
+    if adapter.hook == "replace":
+        existing = m.model_options.get("transformer_options", {}).get("patches_replace", {}).get("dit", {})
+        for pos, key in enumerate(keys):
+            inner = existing.get(key)
+            while isinstance(inner, BlockGate):    # re-applying TeaCache: unwrap our old gate
+                inner = inner.inner
+            m.set_model_patch_replace(BlockGate(reg, key, pos, len(keys), inner), "dit", *key)
+    else:
+        for pos, path in enumerate(keys):
+            name = f"diffusion_model.{path}.forward"
+            original = m.get_model_object(name)
+            while isinstance(original, ForwardGate):
+                original = original.original
+            m.add_object_patch(name, ForwardGate(reg, path, pos, len(keys), original))
     logger.debug("TeaCache installed on %s: preset %s, %d block gates", info.description,
                  preset.name, len(keys))
     return m, reg

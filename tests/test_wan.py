@@ -126,9 +126,9 @@ def test_state_freed_after_run_and_on_interrupt(wan):
     seen = []
     orig = reg.decide
 
-    def spy(ctx, args):
+    def spy(ctx, key, args):
         seen.append(ctx.run)
-        orig(ctx, args)
+        orig(ctx, key, args)
         if ctx.step == 4:
             raise comfy.model_management.InterruptProcessingException()
 

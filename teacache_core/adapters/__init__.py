@@ -5,10 +5,25 @@ attributes) so that they import nothing from ComfyUI.
 """
 from __future__ import annotations
 
-from .base import FamilyAdapter, ModelInfo, UnsupportedModelError
-from .wan import WanAdapter
+import importlib
+import importlib.util
 
-ADAPTERS: list[FamilyAdapter] = [WanAdapter()]
+from .base import FamilyAdapter, ModelInfo, UnsupportedModelError
+
+# One module per family, each exposing ADAPTER; listed in the order they are tried.
+_FAMILY_MODULES = ("wan", "hunyuan_video", "ltxv", "mochi", "cosmos", "flux", "lumina2",
+                   "hidream", "qwen_image")
+
+
+def _load_adapters() -> list:
+    out = []
+    for name in _FAMILY_MODULES:
+        if importlib.util.find_spec(f"{__name__}.{name}") is not None:
+            out.append(importlib.import_module(f"{__name__}.{name}").ADAPTER)
+    return out
+
+
+ADAPTERS: list[FamilyAdapter] = _load_adapters()
 
 
 def supported_families() -> list[str]:

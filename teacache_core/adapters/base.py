@@ -36,29 +36,38 @@ def defining_module(obj, class_name: str):
 class FamilyAdapter:
     family: str = ""
     display: str = ""
-    #: blocks change their input tensor in place: clone it before keeping it
-    blocks_mutate_input: bool = False
+    #: how blocks are reached: "replace" = ComfyUI's patches_replace["dit"] entries, keys
+    #: like ("double_block", i); "forward" = an object patch on each block module's forward,
+    #: keys are attribute paths under the diffusion model ("layers.3").
+    hook: str = "replace"
 
     def matches(self, dm) -> bool:
         raise NotImplementedError
 
-    # ---- block I/O: single-stream "img" blocks by default; dual-stream families override --
-    @staticmethod
-    def block_input(args) -> torch.Tensor:
+    # ---- block I/O ------------------------------------------------------------------------
+    # `key` is the block's entry of block_keys(); `args` the block's arguments as a dict (for
+    # "replace" families ComfyUI's patches_replace args, for "forward" families what
+    # forward_args() made of the call). Defaults: single-stream blocks carrying "img".
+
+    def block_input(self, key, args) -> torch.Tensor:
+        """The tensor the residual is taken over, as the first block receives it."""
         return args["img"]
 
-    @staticmethod
-    def passthrough(args) -> dict:
+    def passthrough(self, key, args):
         """What a skipped block returns: its input unchanged."""
         return {"img": args["img"]}
 
-    @staticmethod
-    def block_output(out) -> torch.Tensor:
+    def block_output(self, key, args, out) -> torch.Tensor:
+        """The residual stream in what the last block returned."""
         return out["img"]
 
-    @staticmethod
-    def with_output(out, t) -> dict:
+    def with_output(self, key, args, out, t):
+        """`out` with its residual stream replaced by `t`."""
         return {**out, "img": t}
+
+    # ---- "forward" families (no patches_replace): an object patch on each block's forward --
+    def forward_args(self, key, a, kw) -> dict:
+        raise NotImplementedError
 
     def unsupported_reason(self, dm) -> str | None:
         return None
@@ -67,7 +76,7 @@ class FamilyAdapter:
         raise NotImplementedError
 
     def block_keys(self, dm) -> list:
-        """patches_replace["dit"] keys of the transformer blocks, in execution order."""
+        """The transformer blocks, in execution order (see `hook`)."""
         raise NotImplementedError
 
     def indicator(self, name: str, ctx, args) -> torch.Tensor:

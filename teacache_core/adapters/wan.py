@@ -116,3 +116,6 @@ class WanAdapter(FamilyAdapter):
                 shift, scale = rep(shift, x), rep(scale, x)
             return torch.addcmul(shift, block.norm1(x), 1 + scale)
         raise ValueError(f"Wan has no indicator {name!r}")
+
+
+ADAPTER = WanAdapter()
