@@ -3,9 +3,10 @@
 Mechanism (the model's own forward always runs; no ComfyUI forward is copied):
 - OUTER_SAMPLE wrapper: creates the run's RunState in the guider's model options and frees it
   when sampling ends, also on error or interrupt; logs one INFO summary line.
-- DIFFUSION_MODEL wrapper: for each model call, finds the step from the current sigma and makes
+- APPLY_MODEL wrapper: for each model call, finds the step from the current sigma and makes
   a CallContext visible to the block gates (a context variable, so the gates work whatever the
-  family passes them).
+  family passes them); the DIFFUSION_MODEL wrapper, where a family has it, adds the timestep as
+  the diffusion model receives it.
 - A gate on every transformer block through patches_replace["dit"]: the first block measures
   the indicator and decides per cond; on a skip the blocks pass through and the last block
   returns input + cached residual; on a compute the last block stores output - input.
@@ -92,21 +93,31 @@ class TeaCacheRegistration:
             logger.info(run.summary_line())
             run.release()
 
-    # ---- DIFFUSION_MODEL ---------------------------------------------------------------
-    def diffusion_model(self, executor, *args, **kwargs):
+    # ---- APPLY_MODEL / DIFFUSION_MODEL -------------------------------------------------
+    def apply_model(self, executor, *args, **kwargs):
+        """Every model call: find the step from the sigma and publish the call's context."""
         run, to = _find_run(self, args, kwargs)
         if run is None:
             return executor(*args, **kwargs)
-        sigma_t = to.get("sigmas")
+        sigma_t = args[1] if len(args) > 1 else kwargs.get("t")
         sigma = float(sigma_t.flatten()[0]) if isinstance(sigma_t, torch.Tensor) else 0.0
-        timestep = args[1] if len(args) > 1 else kwargs.get("timestep")
-        ctx = CallContext(run=run, model=executor.class_obj, step=run.step_index(sigma),
-                          sigma=sigma, chunks=[], timestep=timestep, transformer_options=to)
+        ctx = CallContext(run=run, model=getattr(executor.class_obj, "diffusion_model", None),
+                          step=run.step_index(sigma), sigma=sigma, chunks=[],
+                          transformer_options=to)
         token = _CURRENT.set(ctx)
         try:
             return executor(*args, **kwargs)
         finally:
             _CURRENT.reset(token)
+
+    def diffusion_model(self, executor, *args, **kwargs):
+        """Inside the model call: note the timestep exactly as the diffusion model gets it
+        (needed by timestep-embedding indicators; not every family has this wrapper)."""
+        ctx = _CURRENT.get()
+        if ctx is not None and ctx.run.owner is self:
+            ctx.timestep = args[1] if len(args) > 1 else kwargs.get("timestep")
+            ctx.model = executor.class_obj
+        return executor(*args, **kwargs)
 
     # ---- block gates -------------------------------------------------------------------
     def decide(self, ctx: CallContext, key, args):
@@ -250,10 +261,12 @@ def apply_teacache(model, config: TeaCacheConfig):
     reg = TeaCacheRegistration(config, adapter, info, preset)
 
     m = model.clone()
-    for kind in (pe.WrappersMP.OUTER_SAMPLE, pe.WrappersMP.DIFFUSION_MODEL):
+    wrappers = ((pe.WrappersMP.OUTER_SAMPLE, reg.outer_sample),
+                (pe.WrappersMP.APPLY_MODEL, reg.apply_model),
+                (pe.WrappersMP.DIFFUSION_MODEL, reg.diffusion_model))
+    for kind, fn in wrappers:
         m.remove_wrappers_with_key(kind, KEY)      # a second TeaCacheApply replaces the first
-    m.add_wrapper_with_key(pe.WrappersMP.OUTER_SAMPLE, KEY, reg.outer_sample)
-    m.add_wrapper_with_key(pe.WrappersMP.DIFFUSION_MODEL, KEY, reg.diffusion_model)
+        m.add_wrapper_with_key(kind, KEY, fn)
     keys = adapter.block_keys(dm)
     if adapter.hook == "replace":
         existing = m.model_options.get("transformer_options", {}).get("patches_replace", {}).get("dit", {})

@@ -98,6 +98,9 @@ class WanAdapter(FamilyAdapter):
             return e0.reshape(e0.shape[0], -1)
         if name == "timestep_embedding":
             t = ctx.timestep
+            if t is None:
+                raise RuntimeError("the timestep embedding indicator needs ComfyUI's "
+                                   "DIFFUSION_MODEL wrapper, which this model did not call")
             mod = defining_module(dm, "WanModel")
             sinusoidal = getattr(mod, "sinusoidal_embedding_1d")
             e = dm.time_embedding(sinusoidal(dm.freq_dim, t.flatten()).to(dtype=x.dtype))

@@ -1,0 +1,72 @@
+"""Generic helpers for family tests: apply the node, sample with ComfyUI's KSampler while
+counting block executions, read what TeaCache decided."""
+from __future__ import annotations
+
+import math
+
+import torch
+
+import nodes
+
+from comfyui_teacache.nodes.apply import TeaCacheApply
+from comfyui_teacache.teacache_core.patching import registration_of
+
+
+def apply(model, thresh, start=0, end=-1, model_type="auto", cache_device="model_device",
+          retention=False, max_skips=0):
+    """TeaCacheApply exactly as ComfyUI runs it: validate_inputs, then execute."""
+    msg = TeaCacheApply.validate_inputs(thresh, start, end, max_skips)
+    if msg is not True:
+        raise ValueError(msg)
+    return TeaCacheApply.execute(model, thresh, start, end, model_type, cache_device, retention,
+                                 max_skips).result[0]
+
+
+def count_calls(modules):
+    """Forward pre-hooks counting calls of the given modules (the test's own model)."""
+    counter = {"n": 0}
+
+    def hook(_m, _a):
+        counter["n"] += 1
+
+    return counter, [m.register_forward_pre_hook(hook) for m in modules]
+
+
+def sample(model, latent, positive, negative, *, steps=6, cfg=4.0, seed=3, sampler="euler",
+           scheduler="simple", blocks=None, extra_latent=None):
+    """KSampler through ComfyUI; returns (samples, block executions). `blocks` = the block
+    modules to count (default: diffusion_model.blocks)."""
+    if blocks is None:
+        blocks = list(model.get_model_object("diffusion_model").blocks)
+    counter, handles = count_calls(blocks)
+    lat = {"samples": latent, **(extra_latent or {})}
+    try:
+        out = nodes.common_ksampler(model, seed, steps, cfg, sampler, scheduler, positive,
+                                    negative, lat)[0]["samples"]
+    finally:
+        for h in handles:
+            h.remove()
+    return out, counter["n"]
+
+
+def summary(model):
+    return registration_of(model).last_summary
+
+
+def computed_steps(model, label="cond"):
+    return [r["step"] for r in summary(model)["branches"][label] if r["computed"]]
+
+
+def decisions(model):
+    return {k: [(r["step"], r["computed"]) for r in v] for k, v in summary(model)["branches"].items()}
+
+
+def force_separate_cond_calls(monkeypatch, model):
+    """ComfyUI batches cond and uncond only when it thinks memory allows: make it think not."""
+    monkeypatch.setattr(model.model, "memory_required", lambda *a, **k: math.inf)
+
+
+def state_released(model) -> bool:
+    """After a run nothing TeaCache made is left: the registration keeps only a summary."""
+    reg = registration_of(model)
+    return reg is not None and not any(isinstance(v, torch.Tensor) for v in vars(reg).values())
