@@ -8,9 +8,11 @@ async def comfy_entrypoint():
     from comfy_api.latest import ComfyExtension
 
     from .nodes.apply import TeaCacheApply
+    from .nodes.calibrate import TeaCacheCalibrate
+    from .nodes.report import TeaCacheReport
 
     class TeaCacheExtension(ComfyExtension):
         async def get_node_list(self):
-            return [TeaCacheApply]
+            return [TeaCacheApply, TeaCacheCalibrate, TeaCacheReport]
 
     return TeaCacheExtension()

@@ -3,10 +3,18 @@ from __future__ import annotations
 
 from comfy_api.latest import io
 
+from ..teacache_core import calibration as calib
 from ..teacache_core.adapters import ADAPTERS
 from ..teacache_core.coefficients import PRESETS, presets_for_families
 from ..teacache_core.config import CACHE_DEVICES, TeaCacheConfig, validation_error
 from ..teacache_core.patching import apply_teacache
+from .common import calibration_folder
+
+
+def model_type_options() -> list[str]:
+    """auto, the published presets of supported families, then saved calibrations."""
+    return (["auto"] + presets_for_families(a.family for a in ADAPTERS)
+            + [calib.PREFIX + n for n in calib.list_names(calibration_folder())])
 
 
 def _recommended() -> str:
@@ -39,11 +47,11 @@ class TeaCacheApply(io.ComfyNode):
                 io.Int.Input("end_step", default=-1, min=-1, max=10000,
                              tooltip="Steps from this one on are always computed; -1 = cache "
                              "through the last step (the last step is always computed)."),
-                io.Combo.Input("model_type", options=["auto"] + presets_for_families(
-                    a.family for a in ADAPTERS), default="auto",
-                    tooltip="Which published coefficients to use. 'auto' detects the model "
-                    "(family, size, T2V/I2V, resolution); 'uncalibrated' uses the raw relative "
-                    "change. A preset for another model is an error."),
+                io.Combo.Input("model_type", options=model_type_options(), default="auto",
+                    tooltip="Which coefficients to use. 'auto' detects the model (family, "
+                    "size, T2V/I2V, resolution); 'uncalibrated' uses the raw relative change; "
+                    "'calib:<name>' are your TeaCacheCalibrate results (refresh the page after "
+                    "calibrating). A preset for another model is an error."),
                 io.Combo.Input("cache_device", options=list(CACHE_DEVICES), default="model_device",
                                tooltip="Where the cached residual lives: on the model's device "
                                "(fastest) or in CPU memory (saves VRAM, one transfer per step)."),
@@ -70,7 +78,7 @@ class TeaCacheApply(io.ComfyNode):
             config = TeaCacheConfig(float(rel_l1_thresh), int(start_step), int(end_step),
                                     model_type, cache_device, bool(retention_mode),
                                     int(max_consecutive_skips))
-            patched, _ = apply_teacache(model, config)
+            patched, _ = apply_teacache(model, config, calibration_folder=calibration_folder())
         except ValueError as e:    # config, unsupported model, preset mismatch
             raise ValueError(f"TeaCache: {e}") from None
         return io.NodeOutput(patched)

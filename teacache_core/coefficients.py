@@ -27,6 +27,8 @@ class Preset:
     source: str
     recommended_thresh: tuple = ()
     retention: bool = False           # official use_ret_steps: first 5 steps forced, last not
+    forced_first: int = 0             # steps always computed at the start (0 = the default 1,
+                                      # or 5 in retention mode)
     match: dict = field(default_factory=dict)  # what the model must look like (adapter checks it)
     note: str = ""
 

@@ -14,8 +14,11 @@ Mechanism (the model's own forward always runs; no ComfyUI forward is copied):
 """
 from __future__ import annotations
 
+import collections
 import contextvars
+import dataclasses
 import logging
+from pathlib import Path
 
 import torch
 
@@ -23,6 +26,8 @@ import comfy.model_patcher
 import comfy.patcher_extension as pe
 
 from .adapters import find_adapter
+from .coefficients import UNCALIBRATED
+from . import calibration as calib
 from .config import TeaCacheConfig
 from .policy import decide, forced_reason, relative_l1
 from .state import CallContext, Chunk, RunState, StepRecord
@@ -60,15 +65,54 @@ def _chunks(run: RunState, to: dict, batch: int) -> list:
     return out
 
 
-class TeaCacheRegistration:
-    """One TeaCacheApply: its settings, the detected model, and the ComfyUI callbacks."""
+def _first_tensor(x):
+    while isinstance(x, (list, tuple)) and x:
+        x = x[0]
+    return x if isinstance(x, torch.Tensor) else None
 
-    def __init__(self, config: TeaCacheConfig, adapter, info, preset):
+
+def fingerprint(t) -> list | None:
+    """A cheap signature of a sampled latent, to find the run that produced it."""
+    t = _first_tensor(t)
+    if t is None:
+        return None
+    f = t.detach().float().flatten()
+    return [list(t.shape), round(float(f.sum()), 3), round(float(f.abs().sum()), 3)]
+
+
+class CalibrationTarget:
+    """Where TeaCacheCalibrate accumulates its samples."""
+
+    def __init__(self, folder, name: str, skip_first: int = 0):
+        self.folder = folder
+        self.name = calib.validate_name(name)
+        self.skip_first = int(skip_first)
+
+
+class TeaCacheRegistration:
+    """One TeaCacheApply (or TeaCacheCalibrate): settings, the detected model, the callbacks."""
+
+    HISTORY = 8
+
+    def __init__(self, config: TeaCacheConfig, adapter, info, preset, calibration=None):
         self.config = config
         self.adapter = adapter
         self.info = info
         self.preset = preset            # as validated at node time (auto may refine per run)
-        self.last_summary = None        # summary dict of the last finished run
+        self.calibration = calibration  # CalibrationTarget when calibrating
+        self.history = collections.deque(maxlen=self.HISTORY)   # summaries of finished runs
+
+    @property
+    def last_summary(self):
+        return self.history[-1] if self.history else None
+
+    def summary_for(self, latent):
+        """The summary of the run that sampled `latent` (newest first), else the last one."""
+        fp = fingerprint(latent)
+        for s in reversed(self.history):
+            if fp is not None and s.get("output_fingerprint") == fp:
+                return s
+        return self.last_summary
 
     # ---- OUTER_SAMPLE ------------------------------------------------------------------
     def outer_sample(self, executor, *args, **kwargs):
@@ -76,7 +120,8 @@ class TeaCacheRegistration:
         noise = args[0] if args else kwargs.get("noise")
         sigmas = args[3] if len(args) > 3 else kwargs.get("sigmas")
         shape = getattr(noise, "shape", None)
-        preset = self.adapter.select_preset(self.info, self.config.model_type,
+        preset = self.preset if self.preset.name.startswith(calib.PREFIX) or self.calibration \
+            else self.adapter.select_preset(self.info, self.config.model_type,
                                             self.config.retention_mode, latent_shape=shape)
         run = RunState(self, self.config, preset, self.info.description,
                        sigmas if sigmas is not None else [],
@@ -86,12 +131,36 @@ class TeaCacheRegistration:
         opts.setdefault("transformer_options", {})[RUN_KEY] = run
         guider.model_options = opts
         try:
-            return executor(*args, **kwargs)
+            out = executor(*args, **kwargs)
+            run.output_fingerprint = fingerprint(out)
+            if self.calibration is not None:
+                self._save_calibration(run)
+            return out
         finally:
             guider.model_options = orig
-            self.last_summary = run.summary()
-            logger.info(run.summary_line())
+            self.history.append(run.summary())
+            if self.calibration is None:
+                logger.info(run.summary_line())
             run.release()
+
+    def _save_calibration(self, run):
+        t = self.calibration
+        cal = open_calibration(t, self.adapter, self.info, run.preset.indicator)
+        pairs = [(r.distance, r.output_distance) for b in run.branches.values() for r in b.records
+                 if r.distance is not None and r.output_distance is not None
+                 and r.step >= t.skip_first]
+        added = cal.add(pairs)
+        cal.runs += 1
+        cal.refit()
+        path = calib.save(t.folder, cal)
+        fit = ("not enough samples to fit yet" if cal.coefficients is None else
+               f"fit rmse {cal.fit_rmse:.4g}, coefficients "
+               + ", ".join(f"{c:.5g}" for c in cal.coefficients))
+        logger.info("TeaCache calibration %r: +%d samples (%d in all, %d runs), %s; saved %s",
+                    t.name, added, cal.sample_count, cal.runs, fit, path.name)
+        run.calibration = {"name": t.name, "samples": [list(p) for p in cal.samples],
+                           "coefficients": cal.coefficients, "fit_rmse": cal.fit_rmse,
+                           "added": added, "skip_first": cal.skip_first}
 
     # ---- APPLY_MODEL / DIFFUSION_MODEL -------------------------------------------------
     def apply_model(self, executor, *args, **kwargs):
@@ -106,9 +175,23 @@ class TeaCacheRegistration:
                           transformer_options=to)
         token = _CURRENT.set(ctx)
         try:
-            return executor(*args, **kwargs)
+            out = executor(*args, **kwargs)
         finally:
             _CURRENT.reset(token)
+        if self.calibration is not None and ctx.decided:
+            self._record_output(ctx, ctx.model_output if ctx.model_output is not None else out)
+        return out
+
+    def _record_output(self, ctx, out):
+        y = _first_tensor(out)
+        if y is None:
+            return
+        for ch in ctx.chunks:
+            b = ctx.run.branches[ch.key]
+            cur = y[ch.sl].detach()
+            if b.prev_output is not None and b.prev_output.shape == cur.shape and b.records:
+                b.records[-1].output_distance = relative_l1(cur, b.prev_output.to(cur.device))
+            b.prev_output = cur.to("cpu") if ctx.run.config.cache_device == "cpu" else cur
 
     def diffusion_model(self, executor, *args, **kwargs):
         """Inside the model call: note the timestep exactly as the diffusion model gets it
@@ -117,6 +200,10 @@ class TeaCacheRegistration:
         if ctx is not None and ctx.run.owner is self:
             ctx.timestep = args[1] if len(args) > 1 else kwargs.get("timestep")
             ctx.model = executor.class_obj
+            out = executor(*args, **kwargs)
+            if self.calibration is not None:
+                ctx.model_output = out
+            return out
         return executor(*args, **kwargs)
 
     # ---- block gates -------------------------------------------------------------------
@@ -125,7 +212,7 @@ class TeaCacheRegistration:
         x = ad.block_input(key, args)
         ctx.chunks = _chunks(run, ctx.transformer_options, x.shape[0])
         forced = forced_reason(ctx.step, run.total_steps, cfg.start_step, cfg.end_step,
-                               run.retention)
+                               run.retention, run.forced_first)
         with torch.no_grad():
             ind = ad.indicator(run.preset.indicator, ctx, args).detach()
         offload = cfg.cache_device == "cpu"
@@ -251,14 +338,63 @@ class ForwardGate(_Gate):
                          lambda: self.original(*a, **kw))
 
 
-def apply_teacache(model, config: TeaCacheConfig):
-    """Return a clone of `model` (a ModelPatcher) with TeaCache installed. Raises ValueError
-    (UnsupportedModelError, a preset mismatch) before anything is changed."""
+def open_calibration(target: CalibrationTarget, adapter, info, indicator: str):
+    """The calibration to add samples to: the saved one (checked to be of this model and
+    indicator) or a new one. A foreign or damaged file raises; it is never overwritten."""
+    folder = Path(target.folder)
+    dims = adapter.calibration_dims(info)
+    if not (folder / f"{target.name}.json").exists():
+        return calib.Calibration(name=target.name, family=info.family, indicator=indicator,
+                                 dims=dims, model=info.description, skip_first=target.skip_first)
+    cal = calib.load(folder, target.name)
+    if (cal.family, cal.indicator, cal.dims) != (info.family, indicator, dims):
+        raise calib.CalibrationError(
+            f"calibration {target.name!r} was made on {cal.model} ({cal.family}, indicator "
+            f"{cal.indicator}, {cal.dims}); this model is {info.description} (indicator "
+            f"{indicator}, {dims}). Use another name for this model.")
+    if cal.skip_first != target.skip_first:
+        raise calib.CalibrationError(
+            f"calibration {target.name!r} leaves out the first {cal.skip_first} steps; set "
+            f"skip_first_steps to {cal.skip_first} or use another name.")
+    return cal
+
+
+def resolve_preset(adapter, info, config: TeaCacheConfig, calibration_folder=None):
+    """The preset named by config.model_type: a published one, or a saved calibration."""
+    if config.model_type.startswith(calib.PREFIX):
+        if calibration_folder is None:
+            raise ValueError("user calibrations need ComfyUI's user directory")
+        cal = calib.load(calibration_folder, config.model_type[len(calib.PREFIX):])
+        preset = cal.preset()
+        if cal.skip_first:
+            preset = dataclasses.replace(preset, forced_first=cal.skip_first)
+        problem = adapter.preset_mismatch(info, preset)
+        if problem:
+            raise ValueError(problem)
+        return preset
+    return adapter.select_preset(info, config.model_type, config.retention_mode)
+
+
+def apply_teacache(model, config: TeaCacheConfig, calibration_folder=None, calibration=None,
+                   indicator: str | None = None):
+    """Return (clone of `model` with TeaCache installed, its registration). Raises ValueError
+    (unsupported model, preset or calibration mismatch) before anything is changed.
+    With `calibration` (a CalibrationTarget) nothing is skipped and samples are recorded."""
     dm = model.get_model_object("diffusion_model")
     adapter = find_adapter(dm)
     info = adapter.describe(dm)
-    preset = adapter.select_preset(info, config.model_type, config.retention_mode)
-    reg = TeaCacheRegistration(config, adapter, info, preset)
+    if calibration is not None:
+        indicator = indicator or adapter.calibration_indicator
+        if indicator not in adapter.indicators:
+            raise ValueError(f"{info.description} offers the indicators "
+                             f"{', '.join(adapter.indicators)}, not {indicator!r}.")
+        preset = dataclasses.replace(UNCALIBRATED, name="calibrating", indicator=indicator,
+                                     forced_first=calibration.skip_first)
+        open_calibration(calibration, adapter, info, indicator)     # check before sampling
+        config = dataclasses.replace(config, rel_l1_thresh=0.0)
+    else:
+        preset = resolve_preset(adapter, info, config, calibration_folder)
+    reg = TeaCacheRegistration(config, adapter, info, preset, calibration)
 
     m = model.clone()
     wrappers = ((pe.WrappersMP.OUTER_SAMPLE, reg.outer_sample),

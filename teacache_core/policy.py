@@ -32,12 +32,23 @@ def relative_l1(cur: torch.Tensor, prev: torch.Tensor) -> float:
     return d if math.isfinite(d) else math.inf
 
 
+RETENTION_FIRST_STEPS = 5   # official Wan use_ret_steps
+
+
+def forced_first_steps(retention: bool, preset_forced_first: int = 0) -> int:
+    """How many steps at the start are always computed."""
+    if preset_forced_first:
+        return preset_forced_first
+    return RETENTION_FIRST_STEPS if retention else 1
+
+
 def forced_reason(step: int, total_steps: int, start_step: int, end_step: int,
-                  retention: bool) -> str | None:
-    """Why this step must be computed whatever the indicator says, or None."""
-    first = 5 if retention else 1
+                  retention: bool, first_forced: int | None = None) -> str | None:
+    """Why this step must be computed whatever the indicator says, or None. Retention mode
+    (official use_ret_steps) does not force the last step."""
+    first = forced_first_steps(retention) if first_forced is None else max(first_forced, 1)
     if step < first:
-        return "first steps (retention)" if retention else "first step"
+        return "first step" if first == 1 else f"first {first} steps"
     if step < start_step:
         return "before start_step"
     if end_step != -1 and step >= end_step:

@@ -12,6 +12,7 @@ import torch
 
 from .config import TeaCacheConfig
 from .coefficients import Preset
+from .policy import forced_first_steps
 
 
 @dataclass
@@ -23,12 +24,14 @@ class StepRecord:
     accumulated: float
     computed: bool
     reason: str
+    output_distance: float | None = None   # recorded when calibrating
 
 
 @dataclass
 class BranchState:
     label: str                                  # "cond", "uncond", "cond#2", ...
     prev_indicator: torch.Tensor | None = None
+    prev_output: torch.Tensor | None = None     # calibration only
     accumulated: float = 0.0
     residual: torch.Tensor | None = None
     consecutive_skips: int = 0
@@ -48,6 +51,9 @@ class RunState:
         self.preset = preset
         self.model_desc = model_desc
         self.retention = retention
+        self.forced_first = forced_first_steps(retention, preset.forced_first)
+        self.output_fingerprint = None
+        self.calibration = None          # what a calibration run added (TeaCacheCalibrate)
         self.sigmas = [float(s) for s in sigmas]
         self.total_steps = max(len(self.sigmas) - 1, 1)
         # sigmas usually decrease; keep an ascending copy for bisection
@@ -79,6 +85,7 @@ class RunState:
         """Drop every tensor (called when the run ends, also on error/interrupt)."""
         for b in self.branches.values():
             b.prev_indicator = None
+            b.prev_output = None
             b.residual = None
 
     # ---- reporting -------------------------------------------------------------------
@@ -120,11 +127,16 @@ class RunState:
             "calibrated": self.preset.calibrated,
             "threshold": self.config.rel_l1_thresh,
             "total_steps": self.total_steps,
+            "forced_first": self.forced_first,
+            "retention": self.retention,
+            "indicator": self.preset.indicator,
+            "output_fingerprint": self.output_fingerprint,
+            "calibration": self.calibration,
             "calls": self.calls,
             "calls_blocks_ran": self.calls_blocks_ran,
             "estimated_speedup": self.estimated_speedup(),
             "branches": {b.label: [r.__dict__.copy() for r in b.records]
-                         for b in self.branches.values()},
+                         for b in sorted(self.branches.values(), key=lambda b: b.label)},
         }
 
 
@@ -151,3 +163,4 @@ class CallContext:
     skip_all: bool = False
     x_in: torch.Tensor | None = None
     final: torch.Tensor | None = None             # output when every chunk skips
+    model_output: object = None                    # raw diffusion-model output (calibration)

@@ -40,6 +40,11 @@ class FamilyAdapter:
     #: like ("double_block", i); "forward" = an object patch on each block module's forward,
     #: keys are attribute paths under the diffusion model ("layers.3").
     hook: str = "replace"
+    #: indicators this family can measure (see coefficients.py), and the one calibration uses
+    indicators: tuple = ("modulated_input",)
+    calibration_indicator: str = "modulated_input"
+    #: ModelInfo.dims keys a calibration must match (size and in/out channels)
+    calibration_keys: tuple = ("hidden", "in_dim", "out_dim", "in_channels", "out_channels")
 
     def matches(self, dm) -> bool:
         raise NotImplementedError
@@ -82,6 +87,9 @@ class FamilyAdapter:
     def indicator(self, name: str, ctx, args) -> torch.Tensor:
         """The indicator tensor for the whole batch (batch first), read at the first block."""
         raise NotImplementedError
+
+    def calibration_dims(self, info: ModelInfo) -> dict:
+        return {k: info.dims[k] for k in self.calibration_keys if k in info.dims}
 
     def auto_preset(self, info: ModelInfo, latent_shape=None) -> Preset:
         return UNCALIBRATED

@@ -28,6 +28,8 @@ _I2V_720P_MIN_PIXELS = 600_000
 
 class WanAdapter(FamilyAdapter):
     family = "wan"
+    indicators = ("modulated_input", "timestep_embedding", "modulation_vector")
+    calibration_keys = ("dim", "in_dim", "out_dim")
     display = "Wan 2.1/2.2 (T2V, I2V, FLF2V, VACE, Fun Camera, TI2V-5B, A14B)"
 
     def matches(self, dm) -> bool:

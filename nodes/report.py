@@ -1,0 +1,48 @@
+"""TeaCacheReport: what TeaCache did in a sampling run, as an image and as JSON."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import torch
+from comfy_api.latest import io
+
+from ..teacache_core.patching import registration_of
+from ..teacache_core.report import render
+
+
+class TeaCacheReport(io.ComfyNode):
+    @classmethod
+    def define_schema(cls) -> io.Schema:
+        return io.Schema(
+            node_id="TeaCacheReport",
+            display_name="TeaCache Report",
+            category="TeaCache",
+            description=("Shows, per step and cond, the indicator change, the accumulator "
+                         "against the threshold and which steps were computed or skipped "
+                         "(for a calibration: the samples and the fitted curve). Connect the "
+                         "sampler's LATENT so it runs after sampling, and the same MODEL the "
+                         "sampler used."),
+            inputs=[
+                io.Model.Input("model", tooltip="The model from TeaCache or TeaCache "
+                               "Calibrate that the sampler used."),
+                io.Latent.Input("latent", tooltip="The sampler's output: orders this node "
+                                "after sampling and picks that run's report."),
+            ],
+            outputs=[io.Image.Output(display_name="report"),
+                     io.String.Output(display_name="json")],
+        )
+
+    @classmethod
+    def execute(cls, model, latent) -> io.NodeOutput:
+        reg = registration_of(model)
+        if reg is None:
+            raise ValueError("TeaCache Report: this model has no TeaCache or TeaCache "
+                             "Calibrate node; connect the MODEL output of one of them.")
+        summary = reg.summary_for(latent.get("samples") if isinstance(latent, dict) else None)
+        if summary is None:
+            summary = {"model": reg.info.description, "preset": reg.preset.name,
+                       "threshold": reg.config.rel_l1_thresh, "branches": {},
+                       "note": "no sampling run with this model yet"}
+        img = np.asarray(render(summary), dtype=np.float32) / 255.0
+        return io.NodeOutput(torch.from_numpy(img)[None], json.dumps(summary, default=str))
