@@ -69,6 +69,28 @@ def test_wan_i2v_with_clip_features(model_dir):
     assert n == 2 * 2
 
 
+@pytest.mark.parametrize("variant, kind", [("camera", "camera"), ("flf", "flf2v")])
+def test_wan_fun_camera_and_flf2v(model_dir, variant, kind):
+    m = tm.load(tm.build_wan(model_dir / f"wan_{variant}_tiny.safetensors", in_dim=36,
+                             model_type="i2v", num_layers=2, seed=6, **{variant: True}))
+    dm = m.get_model_object("diffusion_model")
+    assert find_adapter(dm).describe(dm).kind == kind
+    tokens = 514 if variant == "flf" else 257
+
+    class ClipOut:
+        penultimate_hidden_states = torch.randn(1, tokens, 1280,
+                                                generator=torch.Generator().manual_seed(0))
+    pos, neg = tm.wan_conds()
+    conds = ([[pos[0][0], {"clip_vision_output": ClipOut()}]],
+             [[neg[0][0], {"clip_vision_output": ClipOut()}]])
+    base, _ = sample(m, conds=conds)
+    same, _ = sample(apply(m, 0.0), conds=conds)
+    assert torch.equal(base, same)
+    patched = apply(m, 1e6)
+    _, n = sample(patched, conds=conds)
+    assert n == 2 * 2 and registration_of(patched).last_summary["preset"] == "uncalibrated"
+
+
 def test_wan_vace_blocks_and_vace_additions(model_dir):
     m = tm.load(tm.build_wan(model_dir / "wan_vace_tiny.safetensors", num_layers=4,
                              vace_layers=2, seed=4))

@@ -27,8 +27,10 @@ def _init_(module: torch.nn.Module, seed: int, std: float = 0.05):
 
 
 def build_wan(path, *, dim=128, num_layers=3, ffn_dim=256, in_dim=16, out_dim=16,
-              model_type="t2v", seed=0, dtype=torch.float32, vace_layers=None):
-    """Save a tiny Wan (ComfyUI's WanModel / VaceWanModel) and return the path."""
+              model_type="t2v", seed=0, dtype=torch.float32, vace_layers=None, camera=False,
+              flf=False):
+    """Save a tiny Wan (ComfyUI's WanModel / VaceWanModel / CameraWanModel) and return the
+    path. flf=True adds FLF2V's image position embedding (2 x 257 tokens)."""
     import comfy.ldm.wan.model as wan
     import comfy.ops
     kw = dict(model_type=model_type, patch_size=(1, 2, 2), text_len=512, in_dim=in_dim, dim=dim,
@@ -36,8 +38,12 @@ def build_wan(path, *, dim=128, num_layers=3, ffn_dim=256, in_dim=16, out_dim=16
               num_heads=max(dim // 128, 1), num_layers=num_layers, window_size=(-1, -1),
               qk_norm=True, cross_attn_norm=True, eps=1e-6,
               operations=comfy.ops.disable_weight_init, dtype=torch.float32, device="cpu")
+    if flf:
+        kw["flf_pos_embed_token_number"] = 514
     if vace_layers is not None:
         m = wan.VaceWanModel(vace_layers=vace_layers, vace_in_dim=96, **kw)
+    elif camera:
+        m = wan.CameraWanModel(**kw)
     else:
         m = wan.WanModel(**kw)
     _init_(m, seed)
