@@ -80,6 +80,14 @@ def fingerprint(t) -> list | None:
     return [list(t.shape), round(float(f.sum()), 3), round(float(f.abs().sum()), 3)]
 
 
+def _same_call(prev, cur) -> bool:
+    """Same sigma and (up to batching round-off) the same block input."""
+    if prev is None or prev[0] != cur[0]:
+        return False
+    scale = max(1.0, cur[2])
+    return all(abs(p - c) <= 1e-5 * scale for p, c in zip(prev[1:], cur[1:]))
+
+
 class CalibrationTarget:
     """Where TeaCacheCalibrate accumulates its samples."""
 
@@ -120,8 +128,9 @@ class TeaCacheRegistration:
         noise = args[0] if args else kwargs.get("noise")
         sigmas = args[3] if len(args) > 3 else kwargs.get("sigmas")
         shape = getattr(noise, "shape", None)
-        preset = self.preset if self.preset.name.startswith(calib.PREFIX) or self.calibration \
-            else self.adapter.select_preset(self.info, self.config.model_type,
+        fixed = self.preset.name.startswith(calib.PREFIX) or self.calibration or \
+            self.config.model_type != "auto"
+        preset = self.preset if fixed else self.adapter.select_preset(self.info, self.config.model_type,
                                             self.config.retention_mode, latent_shape=shape)
         run = RunState(self, self.config, preset, self.info.description,
                        sigmas if sigmas is not None else [],
@@ -210,14 +219,28 @@ class TeaCacheRegistration:
     def decide(self, ctx: CallContext, key, args):
         run, cfg, ad = ctx.run, ctx.run.config, self.adapter
         x = ad.block_input(key, args)
-        ctx.chunks = _chunks(run, ctx.transformer_options, x.shape[0])
+        chunks = _chunks(run, ctx.transformer_options, x.shape[0])
+        # A cond evaluated again on the same input at the same sigma (Skip Layer Guidance, STG
+        # and other extra guidance passes) is not a new step: run it uncached, leave its state
+        # alone. (Heun & co. call twice at one sigma too, but on different inputs.)
+        flat = x.detach().reshape(x.shape[0], -1).float()
+        sums, abs_sums = flat.sum(1), flat.abs().sum(1)
+        sigs = [(ctx.sigma, float(sums[ch.sl].sum()), float(abs_sums[ch.sl].sum()))
+                for ch in chunks]
+        for ch, sig in zip(chunks, sigs):
+            b = run.branches.get(ch.key)
+            if b is not None and _same_call(b.last_call, sig):
+                logger.debug("TeaCache step %d: extra pass of %s on the same input, computed "
+                             "without the cache", ctx.step, b.label)
+                return
+        ctx.chunks = chunks
         forced = forced_reason(ctx.step, run.total_steps, cfg.start_step, cfg.end_step,
                                run.retention, run.forced_first)
         with torch.no_grad():
             ind = ad.indicator(run.preset.indicator, ctx, args).detach()
         offload = cfg.cache_device == "cpu"
         skips = []
-        for ch in ctx.chunks:
+        for ch, sig in zip(ctx.chunks, sigs):
             n_labels = sum(1 for b in run.branches.values() if b.label.split("#")[0] == ch.label)
             label = ch.label if ch.key in run.branches or n_labels == 0 else f"{ch.label}#{n_labels + 1}"
             b = run.branch(ch.key, label)
@@ -231,6 +254,7 @@ class TeaCacheRegistration:
                          has_cache=b.residual_fits(x[ch.sl]), consecutive_skips=b.consecutive_skips,
                          max_consecutive_skips=cfg.max_consecutive_skips)
             b.accumulated = dec.accumulated
+            b.last_call = sig
             b.prev_indicator = cur.to("cpu") if offload else cur
             b.consecutive_skips = b.consecutive_skips + 1 if dec.skip else 0
             b.records.append(StepRecord(ctx.step, ctx.sigma, d, dec.rescaled, dec.accumulated,
@@ -278,6 +302,7 @@ class TeaCacheRegistration:
         for ch, skip in zip(ctx.chunks, ctx.skip):
             if not skip:
                 run.branches[ch.key].residual = (y[ch.sl] - x_in[ch.sl]).to(dev)
+        run.note_cache_size()
         if any(ctx.skip):
             y = self._apply_cached(ctx, x_in, out=y.clone())
             out = ad.with_output(key, args, out, y)
@@ -376,10 +401,12 @@ def resolve_preset(adapter, info, config: TeaCacheConfig, calibration_folder=Non
 
 
 def apply_teacache(model, config: TeaCacheConfig, calibration_folder=None, calibration=None,
-                   indicator: str | None = None):
+                   indicator: str | None = None, preset=None):
     """Return (clone of `model` with TeaCache installed, its registration). Raises ValueError
     (unsupported model, preset or calibration mismatch) before anything is changed.
-    With `calibration` (a CalibrationTarget) nothing is skipped and samples are recorded."""
+    With `calibration` (a CalibrationTarget) nothing is skipped and samples are recorded.
+    `preset` (a coefficients.Preset) overrides config.model_type without any size check: for
+    experiments such as benchmarks, not for the nodes."""
     dm = model.get_model_object("diffusion_model")
     adapter = find_adapter(dm)
     info = adapter.describe(dm)
@@ -392,7 +419,7 @@ def apply_teacache(model, config: TeaCacheConfig, calibration_folder=None, calib
                                      forced_first=calibration.skip_first)
         open_calibration(calibration, adapter, info, indicator)     # check before sampling
         config = dataclasses.replace(config, rel_l1_thresh=0.0)
-    else:
+    elif preset is None:
         preset = resolve_preset(adapter, info, config, calibration_folder)
     reg = TeaCacheRegistration(config, adapter, info, preset, calibration)
 

@@ -35,6 +35,7 @@ class BranchState:
     accumulated: float = 0.0
     residual: torch.Tensor | None = None
     consecutive_skips: int = 0
+    last_call: tuple | None = None               # (sigma, input checksum) of the last call
     records: list = field(default_factory=list)
 
     def residual_fits(self, x: torch.Tensor) -> bool:
@@ -61,6 +62,7 @@ class RunState:
         self.branches: dict = {}
         self.calls = 0
         self.calls_blocks_ran = 0
+        self.peak_cache_bytes = 0
 
     def step_index(self, sigma: float) -> int:
         """Index of the schedule step whose sigma is nearest to `sigma` (progress-bar step)."""
@@ -80,6 +82,15 @@ class RunState:
         if b is None:
             b = self.branches[key] = BranchState(label=label)
         return b
+
+    def note_cache_size(self):
+        """Track the most memory the cached tensors (residuals, previous indicators) held."""
+        n = 0
+        for b in self.branches.values():
+            for t in (b.residual, b.prev_indicator, b.prev_output):
+                if t is not None:
+                    n += t.numel() * t.element_size()
+        self.peak_cache_bytes = max(self.peak_cache_bytes, n)
 
     def release(self):
         """Drop every tensor (called when the run ends, also on error/interrupt)."""
@@ -135,6 +146,7 @@ class RunState:
             "calls": self.calls,
             "calls_blocks_ran": self.calls_blocks_ran,
             "estimated_speedup": self.estimated_speedup(),
+            "peak_cache_bytes": self.peak_cache_bytes,
             "branches": {b.label: [r.__dict__.copy() for r in b.records]
                          for b in sorted(self.branches.values(), key=lambda b: b.label)},
         }

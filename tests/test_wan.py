@@ -251,3 +251,26 @@ def test_unsupported_model_names_class_and_families(model_dir):
     msg = str(e.value)
     assert "OpenAISignatureMMDITWrapper" in msg and "Wan" in msg
     assert not sd3.get_wrappers(pe.WrappersMP.OUTER_SAMPLE, KEY)
+
+
+def test_extra_guidance_pass_is_computed_without_touching_the_cache(wan):
+    """Skip Layer Guidance evaluates the cond a second time at the same sigma on the same
+    input: that pass must run uncached and leave the cond's TeaCache state alone."""
+    from comfy_extras.nodes_slg import SkipLayerGuidanceDiT
+    slg = SkipLayerGuidanceDiT.execute(wan, scale=3.0, start_percent=0.0, end_percent=1.0,
+                                       double_layers="1", single_layers="").result[0]
+    plain = apply(slg, 1e6)
+    out, n = sample(plain)
+    s = registration_of(plain).last_summary
+    assert [r["step"] for r in s["branches"]["cond"]] == list(range(STEPS))   # one record a step
+    assert computed_steps(plain) == [0, STEPS - 1]
+    # the SLG pass ran its blocks (all but the skipped layer 1) on every step
+    assert n == 2 * 3 + STEPS * 2 and torch.isfinite(out).all()
+
+
+def test_heun_two_calls_per_step_are_both_cached_steps(wan):
+    patched = apply(wan, 1e6)
+    _, n = sample(patched, steps=6, sampler="heun")
+    s = registration_of(patched).last_summary
+    assert s["calls"] == 2 * 6 - 1           # heun: 2 calls a step, 1 on the last
+    assert s["calls_blocks_ran"] < s["calls"] // 2

@@ -11,11 +11,14 @@ Blocks: patches_replace["dit"] ("double_block", i) with args {"img", "txt", "vec
 ("single_block", i) with {"img" (= txt and img tokens concatenated), "vec", "pe",
 "attention_mask", "modulation_dims", "transformer_options"}.
 
-The concatenation order differs between ComfyUI versions: image tokens first up to ComfyUI 0.13,
-text first since (then `transformer_options["img_slice"] = [txt_len, total_len]` is set for the
-single blocks). The residual is taken over the image tokens only (as the official TeaCache4
-HunyuanVideo does): the first block records how many image tokens there are in the call's own
-transformer_options, and the last single block reads them back from there (or from img_slice).
+The concatenation order differs between ComfyUI versions: image tokens first up to 0.13 (e.g.
+0.3.75), text first from 0.14 on, where `transformer_options["img_slice"] = [txt_len, total_len]`
+marks the image tokens for the single blocks (e.g. 0.33). (Nightlies of 2026-02-13..16, commits
+e1add563..18927538, had text first without img_slice; no release did.) The residual is taken
+over the image tokens only, as the official TeaCache4HunyuanVideo does: the first block records
+the image length in the call's own transformer_options (a fresh dict per model call, which
+ComfyUI itself writes block_index into), and the last single block reads it back to cut the
+image tokens out of the joint sequence (at img_slice when given, else at the start).
 
 Indicator (official TeaCache4HunyuanVideo): the first double block's modulated image input
     apply_mod(img_norm1(img), 1 + img_mod1.scale, img_mod1.shift)

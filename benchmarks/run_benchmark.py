@@ -1,0 +1,274 @@
+"""Benchmark: TeaCache against ComfyUI's EasyCache and LazyCache and against fewer steps, on a
+small trained Wan-architecture proxy model, through ComfyUI's own loader and sampler.
+
+Methods (each against the uncached N-step run of the same prompt and seed):
+  fewer steps (N/2, N/3, N/4); TeaCache with (a) the identity rescale ("uncalibrated"),
+  (b) the published Wan 2.1 1.3B coefficients (timestep-embedding indicator), (c) coefficients
+  calibrated on the proxy with TeaCacheCalibrate on CALIB_PROMPTS (disjoint from EVAL_PROMPTS);
+  ComfyUI's EasyCache and LazyCache (defaults start 0.15 / end 0.95) at a sweep of thresholds.
+Samplers: euler and dpmpp_2m (multistep), CFG on.
+
+Reported per method: transformer-block executions (and the reduction against the uncached
+run), PSNR and SSIM of the final latent against the uncached run (mean and worst over the
+prompts), peak memory held by TeaCache's cache; and, at a larger latent where the blocks
+dominate the step time, the median wall-time speed-up of interleaved repetitions against the
+ideal (model calls / calls that ran the blocks) and the overhead at threshold 0.
+
+Writes <out>/results.json, <out>/table.md and <out>/fidelity_vs_speedup.png.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import logging
+import math
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "devtools"))
+sys.path.insert(0, str(ROOT))
+
+from comfy_env import load_pack  # noqa: E402
+
+
+def parse():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--model", default=str(ROOT / "models" / "wan_proxy.safetensors"))
+    ap.add_argument("--steps", type=int, default=30)
+    ap.add_argument("--cfg", type=float, default=5.0)
+    ap.add_argument("--prompts", type=int, default=8, help="evaluation prompts (>= 8 for the report)")
+    ap.add_argument("--calib-prompts", type=int, default=8)
+    ap.add_argument("--samplers", default="euler,dpmpp_2m")
+    ap.add_argument("--reps", type=int, default=3, help="timed repetitions (interleaved)")
+    ap.add_argument("--timing-latent", default="9x32x32", help="frames x height x width")
+    ap.add_argument("--out", default=str(ROOT / "out" / "benchmark"))
+    ap.add_argument("--quick", action="store_true", help="tiny smoke run (tests use it)")
+    return ap.parse_args()
+
+
+TEA_THRESHOLDS = {"uncalibrated": [0.03, 0.06, 0.1, 0.15, 0.2, 0.3, 0.45],
+                  "wan2.1_t2v_1.3B": [0.02, 0.05, 0.08, 0.12, 0.2, 0.3, 0.45],
+                  "calibrated": [0.03, 0.06, 0.1, 0.15, 0.2, 0.3, 0.45]}
+EASY_THRESHOLDS = [0.05, 0.1, 0.2, 0.3, 0.5, 0.8]
+
+
+def main():
+    a = parse()
+    if a.quick:
+        a.steps, a.prompts, a.calib_prompts, a.reps = 6, 2, 2, 1
+        a.samplers, a.timing_latent = "euler", "3x16x16"
+    load_pack()
+    import torch
+    import comfy.sd
+    import comfy.utils
+    import folder_paths
+    import nodes
+    from comfy_extras.nodes_easycache import EasyCacheNode, LazyCacheNode
+    from benchmarks.metrics import psnr, ssim
+    from benchmarks.proxy import CALIB_PROMPTS, EVAL_PROMPTS, make_context, make_uncond_context
+    from comfyui_teacache.nodes.apply import TeaCacheApply
+    from comfyui_teacache.nodes.calibrate import TeaCacheCalibrate
+    from comfyui_teacache.teacache_core.coefficients import PRESETS
+    from comfyui_teacache.teacache_core.config import TeaCacheConfig
+    from comfyui_teacache.teacache_core.patching import apply_teacache, registration_of
+
+    logging.getLogger().setLevel(logging.WARNING)
+    comfy.utils.PROGRESS_BAR_ENABLED = False
+    folder_paths.set_user_directory(tempfile.mkdtemp(prefix="teacache-bench-user-"))
+    model = comfy.sd.load_diffusion_model(a.model)
+    dm = model.get_model_object("diffusion_model")
+    blocks = {"n": 0}
+    for b in dm.blocks:
+        b.register_forward_pre_hook(lambda *_: blocks.__setitem__("n", blocks["n"] + 1))
+    lat_eval = torch.zeros(1, 16, 5, 16, 16)
+    f, h, w = (int(v) for v in a.timing_latent.split("x"))
+    lat_time = torch.zeros(1, 16, f, h, w)
+
+    def run(m, prompt, seed, steps, sampler, latent):
+        pos = [[make_context(prompt), {}]]
+        neg = [[make_uncond_context(), {}]]
+        blocks["n"] = 0
+        t0 = time.perf_counter()
+        out = nodes.common_ksampler(m, seed, steps, a.cfg, sampler, "simple", pos, neg,
+                                    {"samples": latent})[0]["samples"]
+        return out, time.perf_counter() - t0, blocks["n"]
+
+    # ---- calibrate on prompts disjoint from the evaluation ones -----------------------------
+    t0 = time.perf_counter()
+    cal_model = TeaCacheCalibrate.execute(model, "proxy", 0, "auto").result[0]
+    for i, p in enumerate(CALIB_PROMPTS[:a.calib_prompts]):
+        for sampler in a.samplers.split(","):
+            run(cal_model, p, 1000 + i, a.steps, sampler, lat_eval)
+    print(f"calibrated on {a.calib_prompts} prompts in {time.perf_counter() - t0:.0f}s")
+
+    # ---- methods -------------------------------------------------------------------------------
+    def tea(kind, thr):
+        if kind == "wan2.1_t2v_1.3B":      # published coefficients, size check bypassed
+            m, _ = apply_teacache(model, TeaCacheConfig(thr, model_type=kind),
+                                  preset=dataclasses.replace(PRESETS[kind], match={}))
+            return m
+        mt = "calib:proxy" if kind == "calibrated" else "uncalibrated"
+        return TeaCacheApply.execute(model, thr, 0, -1, mt, "model_device", False, 0).result[0]
+
+    methods = [("uncached", "none", None, lambda: model)]
+    for div in (2, 3, 4):
+        methods.append((f"steps/{div}", "fewer steps", div, lambda: model))
+    thr_sets = TEA_THRESHOLDS if not a.quick else {k: v[2:3] for k, v in TEA_THRESHOLDS.items()}
+    for kind, ths in thr_sets.items():
+        for t in ths:
+            methods.append((f"teacache[{kind}] {t:g}", f"TeaCache {kind}", t,
+                            (lambda k=kind, t=t: tea(k, t))))
+    for name, node in (("EasyCache", EasyCacheNode), ("LazyCache", LazyCacheNode)):
+        for t in (EASY_THRESHOLDS if not a.quick else EASY_THRESHOLDS[2:3]):
+            methods.append((f"{name.lower()} {t:g}", name, t,
+                            (lambda n=node, t=t: n.execute(model, t, 0.15, 0.95, False).result[0])))
+
+    built = {name: make() for name, _, _, make in methods}
+    prompts = EVAL_PROMPTS[:a.prompts]
+    rows = []
+    for sampler in a.samplers.split(","):
+        refs = {}
+        for i, p in enumerate(prompts):
+            refs[i] = run(model, p, 100 + i, a.steps, sampler, lat_eval)
+        for name, group, param, _ in methods:
+            ps, ss, bl, peak = [], [], [], 0
+            for i, p in enumerate(prompts):
+                steps = a.steps // param if group == "fewer steps" else a.steps
+                out, _, n = run(built[name], p, 100 + i, steps, sampler, lat_eval)
+                ps.append(psnr(out, refs[i][0]))
+                ss.append(ssim(out, refs[i][0]))
+                bl.append(n)
+                reg = registration_of(built[name]) if group.startswith("TeaCache") else None
+                if reg is not None:
+                    peak = max(peak, reg.last_summary["peak_cache_bytes"])
+            ref_blocks = statistics.mean(refs[i][2] for i in range(len(prompts)))
+            rows.append({"sampler": sampler, "method": name, "group": group, "param": param,
+                         "blocks": statistics.mean(bl), "reduction": ref_blocks / statistics.mean(bl),
+                         "psnr": _mean(ps), "psnr_worst": min(ps), "ssim": statistics.mean(ss),
+                         "ssim_worst": min(ss), "cache_bytes": peak if group.startswith("TeaCache") else None})
+        print(f"{sampler}: fidelity done")
+
+    # ---- wall time at a latent where the blocks dominate --------------------------------------
+    timing_methods = ["uncached", "teacache[uncalibrated] 0", "easycache 0.2"]
+    built["teacache[uncalibrated] 0"] = tea("uncalibrated", 0.0)
+    tea_ths = thr_sets["uncalibrated"][1::2] if not a.quick else thr_sets["uncalibrated"]
+    for t in tea_ths:
+        timing_methods.append(f"teacache[uncalibrated] {t:g}")
+    timing_methods = [m for m in timing_methods if m in built]
+    sampler = a.samplers.split(",")[0]
+    times = {m: [] for m in timing_methods}
+    ideal = {}
+    for m in timing_methods:                       # warm-up
+        run(built[m], prompts[0], 7, a.steps, sampler, lat_time)
+    for rep in range(a.reps):
+        for m in timing_methods:
+            _, dt, n = run(built[m], prompts[0], 7, a.steps, sampler, lat_time)
+            times[m].append(dt)
+            reg = registration_of(built[m]) if m.startswith("teacache") else None
+            if reg is not None:
+                s = reg.last_summary
+                ideal[m] = s["calls"] / max(s["calls_blocks_ran"], 1)
+    base = statistics.median(times["uncached"])
+    timing = [{"method": m, "median_s": statistics.median(times[m]),
+               "speedup": base / statistics.median(times[m]), "ideal": ideal.get(m),
+               "of_ideal": (base / statistics.median(times[m])) / ideal[m] if m in ideal else None}
+              for m in timing_methods]
+
+    out = Path(a.out)
+    out.mkdir(parents=True, exist_ok=True)
+    meta = {"steps": a.steps, "cfg": a.cfg, "prompts": len(prompts), "samplers": a.samplers,
+            "eval_latent": list(lat_eval.shape), "timing_latent": list(lat_time.shape),
+            "reps": a.reps, "machine": f"{platform.machine()}, {platform.processor() or 'cpu'}, "
+            f"{torch.get_num_threads()} torch threads, torch {torch.__version__}",
+            "model": Path(a.model).name, "command": " ".join(["benchmarks/run_benchmark.py"] + sys.argv[1:])}
+    (out / "results.json").write_text(json.dumps({"meta": meta, "fidelity": rows, "timing": timing},
+                                                 indent=1, default=str))
+    table = render_table(meta, rows, timing)
+    (out / "table.md").write_text(table)
+    plot(rows, out / "fidelity_vs_speedup.png")
+    print(table)
+    print(f"wrote {out}/results.json, table.md, fidelity_vs_speedup.png")
+
+
+def _mean(v):
+    finite = [x for x in v if math.isfinite(x)]
+    return statistics.mean(finite) if len(finite) == len(v) else math.inf
+
+
+def _f(x, nd=2):
+    return "inf" if isinstance(x, float) and math.isinf(x) else f"{x:.{nd}f}"
+
+
+def render_table(meta, rows, timing) -> str:
+    lines = [f"Model {meta['model']}, {meta['steps']} steps, CFG {meta['cfg']}, latent "
+             f"{meta['eval_latent']}, {meta['prompts']} evaluation prompts; {meta['machine']}.", ""]
+    for sampler in dict.fromkeys(r["sampler"] for r in rows):
+        lines += [f"### {sampler}", "",
+                  "| method | block execs | reduction | PSNR dB (mean / worst) | SSIM (mean / worst) | TeaCache cache |",
+                  "|---|---:|---:|---:|---:|---:|"]
+        for r in (r for r in rows if r["sampler"] == sampler):
+            mem = "" if r["cache_bytes"] is None else f"{r['cache_bytes'] / 1024:.0f} KiB"
+            lines.append(f"| {r['method']} | {r['blocks']:.0f} | {r['reduction']:.2f}x | "
+                         f"{_f(r['psnr'], 1)} / {_f(r['psnr_worst'], 1)} | {r['ssim']:.4f} / "
+                         f"{r['ssim_worst']:.4f} | {mem} |")
+        lines.append("")
+    lines += [f"### wall time (latent {meta['timing_latent']}, median of {meta['reps']} interleaved runs)", "",
+              "| method | median s | speed-up | ideal | of ideal |", "|---|---:|---:|---:|---:|"]
+    for t in timing:
+        ideal = "" if t["ideal"] is None else f"{t['ideal']:.2f}x"
+        of = "" if t["of_ideal"] is None else f"{t['of_ideal']:.2f}"
+        lines.append(f"| {t['method']} | {t['median_s']:.2f} | {t['speedup']:.3f}x | {ideal} | {of} |")
+    return "\n".join(lines) + "\n"
+
+
+def plot(rows, path):
+    """PSNR against block-execution reduction, one panel per sampler (PIL, no matplotlib)."""
+    from PIL import Image, ImageDraw
+    colours = {"fewer steps": (120, 120, 120), "TeaCache uncalibrated": (46, 120, 200),
+               "TeaCache wan2.1_t2v_1.3B": (120, 60, 180), "TeaCache calibrated": (20, 160, 60),
+               "EasyCache": (220, 120, 20), "LazyCache": (200, 40, 40)}
+    samplers = list(dict.fromkeys(r["sampler"] for r in rows))
+    pw, ph, m = 520, 380, 50
+    img = Image.new("RGB", (pw * len(samplers), ph + 90), "white")
+    d = ImageDraw.Draw(img)
+    pts = [r for r in rows if r["group"] != "none" and math.isfinite(r["psnr"])]
+    ymin = min([r["psnr"] for r in pts] + [20]) - 2
+    ymax = max([r["psnr"] for r in pts] + [40]) + 2
+    xmax = max([r["reduction"] for r in pts] + [4.5]) + 0.3
+    for k, sampler in enumerate(samplers):
+        x0 = k * pw
+
+        def xy(x, y):
+            return (x0 + m + (pw - 2 * m) * (x - 1) / (xmax - 1),
+                    ph - m - (ph - 2 * m) * (y - ymin) / (ymax - ymin))
+        d.rectangle([x0 + m, m, x0 + pw - m, ph - m], outline="black")
+        d.text((x0 + m, 10), f"{sampler}: PSNR (dB) vs block-execution reduction", fill="black")
+        for xv in range(1, int(xmax) + 1):
+            px, _ = xy(xv, ymin)
+            d.text((px - 6, ph - m + 4), f"{xv}x", fill="black")
+        for yv in range(int(math.ceil(ymin / 5) * 5), int(ymax) + 1, 5):
+            _, py = xy(1, yv)
+            d.text((x0 + 8, py - 6), f"{yv}", fill="black")
+        for group, col in colours.items():
+            g = sorted((r for r in pts if r["sampler"] == sampler and r["group"] == group),
+                       key=lambda r: r["reduction"])
+            p = [xy(r["reduction"], r["psnr"]) for r in g]
+            if len(p) > 1:
+                d.line(p, fill=col, width=2)
+            for q in p:
+                d.ellipse([q[0] - 3, q[1] - 3, q[0] + 3, q[1] + 3], fill=col)
+    for i, (group, col) in enumerate(colours.items()):
+        x, y = 10 + (i % 3) * 260, ph + 15 + (i // 3) * 22
+        d.rectangle([x, y, x + 14, y + 10], fill=col)
+        d.text((x + 20, y - 1), group, fill="black")
+    img.save(path)
+
+
+if __name__ == "__main__":
+    main()

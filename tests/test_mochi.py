@@ -1,0 +1,186 @@
+"""TeaCacheApply on a tiny real Mochi (comfy/ldm/genmo AsymmDiTJoint).
+
+ComfyUI's detection always builds the full 10B config for a Mochi state dict, so the tiny model
+is loaded the way comfy.sd.load_diffusion_model_state_dict continues after detection: the
+supported_models config class, get_model, a ModelPatcher, load_model_weights. Mochi's forward
+calls no DIFFUSION_MODEL wrappers; TeaCache's per-call context comes from APPLY_MODEL."""
+from __future__ import annotations
+
+import pytest
+import torch
+from safetensors.torch import save_file
+
+import comfy.patcher_extension as pe
+import tiny_models as tm
+from harness import (apply, computed_steps, decisions, force_separate_cond_calls, sample,
+                     state_released, summary)
+
+from comfyui_teacache.teacache_core.adapters import find_adapter
+from comfyui_teacache.teacache_core.patching import KEY
+
+STEPS = 6
+BLOCKS = 3
+MODERATE = 0.12          # skips some steps of the tiny seeded model, not all (checked)
+T5_WIDTH = 64
+
+# Mochi's detected config with tiny sizes. The block asserts hidden_size_x * mlp_ratio_x ==
+# 1536 * 8, hence the large mlp_ratio_x.
+TINY = dict(image_model="mochi_preview", depth=BLOCKS, patch_size=2, num_heads=2,
+            hidden_size_x=64, hidden_size_y=32, mlp_ratio_x=12288 / 64, mlp_ratio_y=4.0,
+            learn_sigma=False, in_channels=12, qk_norm=True, qkv_bias=False, out_bias=True,
+            attn_drop=0.0, patch_embed_bias=True, posenc_preserve_area=True,
+            timestep_mlp_bias=True, attend_to_padding=False, timestep_scale=1000.0, use_t5=True,
+            t5_feat_dim=T5_WIDTH, t5_token_length=256, rope_theta=10000.0)
+
+
+def build_mochi(path, seed=0):
+    import comfy.ldm.genmo.joint_model.asymm_models_joint as mj
+    import comfy.ops
+    m = mj.AsymmDiTJoint(operations=comfy.ops.disable_weight_init, dtype=torch.float32,
+                         device="cpu", **TINY)
+    tm._init_(m, seed)
+    save_file({k: v.detach().contiguous() for k, v in m.state_dict().items()}, str(path))
+    return path
+
+
+def load_mochi(path):
+    """comfy.sd.load_diffusion_model_state_dict after its detection step, with TINY as the
+    detected config."""
+    import comfy.model_management as mm
+    import comfy.model_patcher
+    import comfy.supported_models
+    import comfy.utils
+    sd = comfy.utils.load_torch_file(str(path))
+    config = comfy.supported_models.GenmoMochi(TINY)
+    config.set_inference_dtype(torch.float32, None)
+    model = config.get_model(sd, "")
+    patcher = comfy.model_patcher.ModelPatcher(model, load_device=mm.get_torch_device(),
+                                               offload_device=mm.unet_offload_device())
+    model.load_model_weights(sd, "")
+    return patcher
+
+
+def conds(tokens=8, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    mask = torch.ones(1, tokens, dtype=torch.long)
+    pos = [[torch.randn(1, tokens, T5_WIDTH, generator=g), {"attention_mask": mask}]]
+    neg = [[torch.randn(1, tokens, T5_WIDTH, generator=g) * 0.1, {"attention_mask": mask}]]
+    return pos, neg
+
+
+def run(model, steps=STEPS):
+    pos, neg = conds()
+    return sample(model, torch.zeros(1, 12, 2, 8, 8), pos, neg, steps=steps, cfg=4.0)
+
+
+@pytest.fixture(scope="module")
+def mochi(model_dir):
+    path = build_mochi(model_dir / "mochi_tiny.safetensors", seed=1)
+    import comfy.model_detection
+    import comfy.utils
+    detected = comfy.model_detection.detect_unet_config(comfy.utils.load_torch_file(str(path)), "")
+    assert detected["hidden_size_x"] == 3072 and detected["depth"] == 48   # always the 10B
+    return load_mochi(path)
+
+
+@pytest.fixture(scope="module")
+def baseline(mochi):
+    """The model without TeaCache: (output, block executions)."""
+    return run(mochi)
+
+
+def test_threshold_zero_is_bit_identical(mochi, baseline):
+    assert type(mochi.get_model_object("diffusion_model")).__name__ == "AsymmDiTJoint"
+    base, n_base = baseline
+    out, n = run(apply(mochi, 0.0))
+    assert torch.equal(out, base)
+    assert n == n_base == STEPS * BLOCKS
+
+
+def test_huge_threshold_skips_all_but_first_and_last(mochi, caplog):
+    patched = apply(mochi, 1e6)
+    out, n = run(patched)
+    assert n == 2 * BLOCKS
+    assert computed_steps(patched) == [0, STEPS - 1]
+    assert computed_steps(patched, "uncond") == [0, STEPS - 1]
+    assert torch.isfinite(out).all()
+    line = [r.getMessage() for r in caplog.records if r.getMessage().startswith("TeaCache:")][-1]
+    assert f"skipped {STEPS - 2}/{STEPS}" in line and "Mochi hidden 64" in line
+
+
+def test_cfg_branches_decide_alike_batched_or_apart(mochi, monkeypatch):
+    patched = apply(mochi, MODERATE)
+    batched, n_batched = run(patched)
+    dec_b = decisions(patched)
+    flags = [c for _, c in dec_b["cond"]] + [c for _, c in dec_b["uncond"]]
+    assert not all(flags) and sum(flags) > 4, f"threshold not moderate for this model: {dec_b}"
+    force_separate_cond_calls(monkeypatch, patched)
+    separate, n_sep = run(patched)
+    assert summary(patched)["calls"] == 2 * STEPS
+    assert decisions(patched) == dec_b
+    assert n_sep == 2 * n_batched
+    assert torch.allclose(batched, separate, atol=1e-4)
+
+
+def test_no_state_left_after_a_run(mochi, baseline):
+    base, _ = baseline
+    before = repr(mochi.model_options)
+    patched = apply(mochi, MODERATE)
+    run(patched)
+    assert state_released(patched)
+    after, _ = run(mochi)
+    assert torch.equal(after, base)
+    assert repr(mochi.model_options) == before
+    for kind in (pe.WrappersMP.OUTER_SAMPLE, pe.WrappersMP.APPLY_MODEL):
+        assert not mochi.get_wrappers(kind, KEY)
+    assert "patches_replace" not in mochi.model_options.get("transformer_options", {})
+    dm = mochi.get_model_object("diffusion_model")
+    assert not [k for k in vars(dm) if "teacache" in k.lower()]
+
+
+def test_detection_auto_and_wrong_presets(mochi):
+    patched = apply(mochi, 0.1)
+    run(patched, steps=2)
+    s = summary(patched)
+    assert s["preset"] == "uncalibrated"
+    assert s["model"] == "Mochi hidden 64 (AsymmDiTJoint, hidden 64, 3 blocks)"
+    with pytest.raises(ValueError) as e:
+        apply(mochi, 0.1, model_type="ltxv")
+    assert "ltxv family" in str(e.value) and "Mochi hidden 64" in str(e.value)
+    with pytest.raises(ValueError) as e:
+        apply(mochi, 0.1, model_type="mochi")          # fitted on Mochi 1 preview (3072)
+    assert "hidden=3072" in str(e.value) and "hidden=64" in str(e.value)
+
+
+def test_full_size_detection_on_meta_model():
+    """Mochi 1 preview as ComfyUI detects it, on the meta device (no weights)."""
+    import comfy.ldm.genmo.joint_model.asymm_models_joint as mj
+    import comfy.ops
+    full = dict(TINY, depth=48, num_heads=24, hidden_size_x=3072, hidden_size_y=1536,
+                mlp_ratio_x=4.0, t5_feat_dim=4096)
+    dm = mj.AsymmDiTJoint(operations=comfy.ops.disable_weight_init, dtype=torch.bfloat16,
+                          device="meta", **full)
+    ad = find_adapter(dm)
+    info = ad.describe(dm)
+    assert info.description == "Mochi 1 preview 10B (AsymmDiTJoint, hidden 3072, 48 blocks)"
+    assert ad.select_preset(info, "auto", False).name == "mochi"
+
+
+def test_skipped_step_is_block_input_plus_residual_and_text_passes(mochi):
+    """x_embedder's output is the first block's input, final_layer's input the last block's
+    output: skipped steps give input + the computed step's residual over the visual tokens.
+    The text stream is handed on by every skipped block (the model reads it between blocks)."""
+    dm = mochi.get_model_object("diffusion_model")
+    ins, outs = [], []
+    hs = [dm.x_embedder.register_forward_hook(lambda m, a, o: ins.append(o.detach().clone())),
+          dm.final_layer.register_forward_pre_hook(lambda m, a: outs.append(a[0].detach().clone()))]
+    try:
+        run(apply(mochi, 1e6))
+    finally:
+        for h in hs:
+            h.remove()
+    assert len(ins) == len(outs) == STEPS
+    residual = outs[0] - ins[0]
+    assert residual.abs().max() > 0
+    for i in range(1, STEPS - 1):
+        assert torch.equal(outs[i], ins[i] + residual), f"step {i}"
