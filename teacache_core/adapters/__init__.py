@@ -10,7 +10,8 @@ import importlib.util
 
 from .base import FamilyAdapter, ModelInfo, UnsupportedModelError
 
-# One module per family, each exposing ADAPTER; listed in the order they are tried.
+# One module per family, each exposing ADAPTER (or ADAPTERS when one file serves close
+# relatives, e.g. Flux and Chroma); listed in the order they are tried.
 _FAMILY_MODULES = ("wan", "hunyuan_video", "ltxv", "mochi", "cosmos", "flux", "lumina2",
                    "hidream", "qwen_image")
 
@@ -19,7 +20,8 @@ def _load_adapters() -> list:
     out = []
     for name in _FAMILY_MODULES:
         if importlib.util.find_spec(f"{__name__}.{name}") is not None:
-            out.append(importlib.import_module(f"{__name__}.{name}").ADAPTER)
+            mod = importlib.import_module(f"{__name__}.{name}")
+            out.extend(getattr(mod, "ADAPTERS", (mod.ADAPTER,)))
     return out
 
 

@@ -39,6 +39,7 @@ TXT_TOKENS_KEY = "teacache_txt_tokens"
 
 # FLUX.1 dev / schnell / Kontext: the architecture the published coefficients were fitted on
 _FLUX1_FULL = {"hidden": 3072, "depth": 19, "depth_single": 38}
+_FLUX1_PRESETS = ("flux", "flux_kontext")
 # FLUX.1 variants by input channels (img_in width / patch area)
 _FLUX1_INPUT_KINDS = {16: None, 96: "fill", 32: "control"}
 
@@ -47,6 +48,8 @@ class _DualStreamAdapter(FamilyAdapter):
     """Block I/O and indicator shared by Flux and Chroma (both use comfy.ldm.flux.layers)."""
 
     hook = "replace"
+    #: a user calibration fits one architecture and size (ModelInfo.dims keys)
+    calibration_keys = ("arch", "hidden", "in_channels", "depth", "depth_single")
 
     # ---- blocks --------------------------------------------------------------------------
     def block_keys(self, dm) -> list:
@@ -134,12 +137,16 @@ class FluxAdapter(_DualStreamAdapter):
         hidden = int(dm.hidden_size)
         in_ch = int(p.in_channels)
         if getattr(p, "global_modulation", False):
-            kind, name = "flux2", "Flux.2"
+            arch = kind = "flux2"
+            name = "Flux.2"
         elif getattr(p, "yak_mlp", False):
-            kind, name = "ovis", "Ovis-Image"
+            arch = kind = "ovis"
+            name = "Ovis-Image"
         elif getattr(dm, "vector_in", None) is None:
-            kind, name = "longcat", "LongCat-Image"
+            arch = kind = "longcat"
+            name = "LongCat-Image"
         else:
+            arch = "flux1"
             variant = _FLUX1_INPUT_KINDS.get(in_ch, "other")
             if variant is None:
                 variant = "dev" if p.guidance_embed else "schnell"
@@ -147,7 +154,7 @@ class FluxAdapter(_DualStreamAdapter):
             name = {"dev": "FLUX.1 dev (or Kontext: same weights layout)",
                     "schnell": "FLUX.1 schnell", "fill": "FLUX.1 Fill",
                     "control": "FLUX.1 Depth/Canny"}.get(variant, f"FLUX.1 ({in_ch}-ch input)")
-        dims = {"hidden": hidden, "depth": len(dm.double_blocks),
+        dims = {"arch": arch, "hidden": hidden, "depth": len(dm.double_blocks),
                 "depth_single": len(dm.single_blocks), "in_channels": in_ch,
                 "heads": int(dm.num_heads)}
         size = "12B " if kind in ("dev", "schnell", "fill", "control") and \
@@ -165,8 +172,7 @@ class FluxAdapter(_DualStreamAdapter):
 
     def preset_mismatch(self, info: ModelInfo, preset):
         problem = super().preset_mismatch(info, preset)
-        if problem is None and preset.family == self.family and info.kind in (
-                "flux2", "longcat", "ovis"):
+        if problem is None and preset.name in _FLUX1_PRESETS and info.dims["arch"] != "flux1":
             return (f"model_type {preset.name!r} was fitted on FLUX.1, but the loaded model is "
                     f"{info.description}, another architecture. Choose 'auto' or "
                     f"'uncalibrated'.")
@@ -185,8 +191,9 @@ class ChromaAdapter(_DualStreamAdapter):
         radiance = "ChromaRadiance" in class_names(dm)
         kind = "radiance" if radiance else "chroma"
         hidden = int(dm.hidden_size)
-        dims = {"hidden": hidden, "depth": len(dm.double_blocks),
-                "depth_single": len(dm.single_blocks), "heads": int(dm.num_heads)}
+        dims = {"arch": kind, "hidden": hidden, "depth": len(dm.double_blocks),
+                "depth_single": len(dm.single_blocks), "in_channels": int(dm.in_channels),
+                "heads": int(dm.num_heads)}
         name = "Chroma Radiance (pixel space)" if radiance else "Chroma"
         desc = f"{name} ({type(dm).__name__}, hidden {hidden}, {_blocks_text(dm)})"
         return ModelInfo(self.family, kind, dims, desc)

@@ -22,6 +22,8 @@ class QwenImageAdapter(FamilyAdapter):
     family = "qwen_image"
     display = "Qwen-Image (Qwen-Image, Edit, Layered)"
     hook = "replace"
+    #: a user calibration fits one architecture and size (ModelInfo.dims keys)
+    calibration_keys = ("arch", "hidden", "in_channels", "blocks")
 
     def matches(self, dm) -> bool:
         return "QwenImageTransformer2DModel" in class_names(dm) and \
@@ -40,8 +42,11 @@ class QwenImageAdapter(FamilyAdapter):
             # Qwen-Image and Qwen-Image Edit (2509) have the same weights layout
             kind, name = "image", "Qwen-Image (or Edit)"
         size = "20B " if hidden == 3072 and blocks == 60 else ""
-        desc = f"{name} {size}({names[0]}, hidden {hidden}, {blocks} blocks)"
-        return ModelInfo(self.family, kind, {"hidden": hidden, "blocks": blocks,
+        desc = (f"{name} {size}({names[0]}, hidden {hidden}, {blocks} "
+                f"block{'' if blocks == 1 else 's'})")
+        # Edit 2511 is Qwen-Image's architecture with another reference-token timestep
+        arch = "layered" if kind == "layered" else "image"
+        return ModelInfo(self.family, kind, {"arch": arch, "hidden": hidden, "blocks": blocks,
                                              "in_channels": int(getattr(dm, "in_channels", 0))},
                          desc)
 
