@@ -17,6 +17,7 @@ from __future__ import annotations
 import collections
 import contextvars
 import dataclasses
+import functools
 import logging
 from pathlib import Path
 
@@ -356,11 +357,24 @@ class ForwardGate(_Gate):
         super().__init__(reg, key, position, count)
         self.original = original
 
+    def _original_for(self, ctx):
+        """A bound forward belongs to the module it was read from. ComfyUI's multi-GPU deep
+        clone copies object patches onto a fresh model: rebind to the block of the model
+        running now."""
+        f = self.original
+        func, owner = getattr(f, "__func__", None), getattr(f, "__self__", None)
+        if func is None or ctx is None or ctx.run.owner is not self.reg or ctx.model is None:
+            return f
+        module = functools.reduce(getattr, self.key.split("."), ctx.model)
+        return f if module is owner else func.__get__(module)
+
     def __call__(self, *a, **kw):
-        if _CURRENT.get() is None:
-            return self.original(*a, **kw)
+        ctx = _CURRENT.get()
+        original = self._original_for(ctx)
+        if ctx is None:
+            return original(*a, **kw)
         return self.gate(self.reg.adapter.forward_args(self.key, a, kw),
-                         lambda: self.original(*a, **kw))
+                         lambda: original(*a, **kw))
 
 
 def open_calibration(target: CalibrationTarget, adapter, info, indicator: str):

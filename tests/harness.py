@@ -34,8 +34,10 @@ def count_calls(modules):
 
 def sample(model, latent, positive, negative, *, steps=6, cfg=4.0, seed=3, sampler="euler",
            scheduler="simple", blocks=None, extra_latent=None):
-    """KSampler through ComfyUI; returns (samples, block executions). `blocks` = the block
-    modules to count (default: diffusion_model.blocks)."""
+    """KSampler through ComfyUI; returns (samples, block executions). `blocks` = the modules
+    to count (default: diffusion_model.blocks). For "forward"-hook families the block module
+    itself is always called (its forward is the gate): count a submodule that runs once per
+    executed block instead."""
     if blocks is None:
         blocks = list(model.get_model_object("diffusion_model").blocks)
     counter, handles = count_calls(blocks)

@@ -1,0 +1,229 @@
+"""TeaCache on a tiny real HiDream-I1 (ComfyUI's HiDreamImageTransformer2DModel and KSampler).
+
+HiDream has no per-block patches_replace hooks: the "forward" hook style gates its double- and
+single-stream blocks. ComfyUI's detection always builds the full 17B configuration, so the tiny
+model is loaded the way comfy.sd.load_diffusion_model_state_dict does after detection: the
+detected config class (HiDream) with the tiny model's sizes, get_model, load_model_weights,
+ModelPatcher.
+"""
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+import torch
+from safetensors.torch import load_file, save_file
+
+import comfy.patcher_extension as pe
+import harness as h
+import tiny_models as tm
+
+from comfyui_teacache.teacache_core import coefficients
+from comfyui_teacache.teacache_core.adapters import find_adapter
+from comfyui_teacache.teacache_core.adapters import hidream
+from comfyui_teacache.teacache_core.patching import KEY, ForwardGate
+
+STEPS = 4
+LATENT = (1, 16, 8, 8)
+N_DOUBLE, N_SINGLE = 2, 2
+TXT_DIM, POOLED_DIM = 32, 32
+TINY = dict(patch_size=2, in_channels=16, out_channels=16, num_layers=N_DOUBLE,
+            num_single_layers=N_SINGLE, attention_head_dim=32, num_attention_heads=2,
+            caption_channels=[TXT_DIM, TXT_DIM], text_emb_dim=POOLED_DIM, num_routed_experts=4,
+            num_activated_experts=2, axes_dims_rope=[16, 8, 8], max_resolution=[128, 128],
+            llama_layers=list(range(N_DOUBLE + N_SINGLE)))
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _one_thread():
+    """Tiny models: one intra-op thread is faster, and kinder to a shared CPU."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+def build_hidream(path, seed=0):
+    import comfy.ldm.hidream.model as hd
+    import comfy.ops
+    m = hd.HiDreamImageTransformer2DModel(**TINY, operations=comfy.ops.disable_weight_init,
+                                          device="cpu", dtype=torch.float32)
+    tm._init_(m, seed)
+    save_file({k: v.detach().contiguous() for k, v in m.state_dict().items()}, str(path))
+    return path
+
+
+def load_after_detection(path, **tiny):
+    """What comfy.sd.load_diffusion_model_state_dict does after detection, with the detected
+    (17B) configuration's sizes replaced by the tiny model's."""
+    import comfy.model_detection
+    import comfy.model_management as mm
+    import comfy.model_patcher
+    sd = load_file(str(path))
+    config = comfy.model_detection.model_config_from_unet(sd, "")
+    assert type(config).__name__ == "HiDream"
+    config.unet_config.update(tiny)
+    config.set_inference_dtype(torch.float32, None)
+    model = config.get_model(sd, "")
+    cls = getattr(comfy.model_patcher, "CoreModelPatcher", comfy.model_patcher.ModelPatcher)
+    patcher = cls(model, load_device=mm.get_torch_device(), offload_device=mm.unet_offload_device())
+    dyn = getattr(patcher, "is_dynamic", None)
+    model.load_model_weights(sd, "", **({"assign": dyn()} if dyn is not None else {}))
+    return patcher
+
+
+@pytest.fixture(scope="module")
+def model(model_dir):
+    m = load_after_detection(build_hidream(model_dir / "hidream_tiny.safetensors"), **TINY)
+    m.test_options_before = repr(m.model_options)
+    yield m
+    del m.test_options_before
+
+
+def _conds(seed=0, t5_tokens=6, llama_tokens=5):
+    g = torch.Generator().manual_seed(seed)
+
+    def one(scale):
+        t5 = torch.randn(1, t5_tokens, TXT_DIM, generator=g) * scale
+        llama = torch.randn(1, N_DOUBLE + N_SINGLE, llama_tokens, TXT_DIM, generator=g) * scale
+        pooled = torch.randn(1, POOLED_DIM, generator=g) * scale
+        return [[t5, {"pooled_output": pooled, "conditioning_llama3": llama}]]
+    return one(1.0), one(0.1)
+
+
+def _blocks(model):
+    """What to count: with the "forward" hook style every HiDreamImageBlock is still called (its
+    forward is the gate), so count the inner block it runs when it executes."""
+    dm = model.get_model_object("diffusion_model")
+    return [b.block for b in list(dm.double_stream_blocks) + list(dm.single_stream_blocks)]
+
+
+def _sample(model, **kw):
+    pos, neg = _conds()
+    return h.sample(model, torch.zeros(LATENT), pos, neg, steps=STEPS, blocks=_blocks(model), **kw)
+
+
+def _record_residual_stream(first, head, first_kw=None, head_kw=None):
+    """Forward pre-hooks recording, for every model call, what the first block receives and
+    what the head after the blocks receives (cloned: some models add to them in place)."""
+    seen = {"in": [], "head": []}
+
+    def grab(where, name):
+        def hook(_m, a, kw):
+            seen[where].append((kw[name] if name else a[0]).detach().clone())
+        return hook
+    handles = [first.register_forward_pre_hook(grab("in", first_kw), with_kwargs=True),
+               head.register_forward_pre_hook(grab("head", head_kw), with_kwargs=True)]
+    return seen, handles
+
+
+def _assert_skips_add_the_cached_residual(seen, computed, layout=lambda t: t):
+    """A computed call caches head input - first block input; a skipped call must hand the head
+    exactly its own first-block input + that residual (here: the whole batch skips or not)."""
+    ins = [layout(t) for t in seen["in"]]
+    assert len(ins) == len(seen["head"]) == len(computed)
+    residual = None
+    for x, y, c in zip(ins, seen["head"], computed):
+        if c:
+            residual = y - x
+        else:
+            assert torch.equal(y, x + residual)
+
+
+
+@pytest.fixture(scope="module")
+def base(model):
+    return _sample(model)
+
+
+@pytest.fixture(scope="module")
+def huge(model):
+    dm = model.get_model_object("diffusion_model")
+    seen, handles = _record_residual_stream(dm.double_stream_blocks[0], dm.final_layer,
+                                            first_kw="image_tokens")
+    patched = h.apply(model, 1e6)
+    try:
+        out, n = _sample(patched)
+    finally:
+        for hd in handles:
+            hd.remove()
+    return patched, out, n, seen
+
+
+MODERATE = 0.2           # uncalibrated: one middle step skipped, one computed (per cond)
+
+
+@pytest.fixture(scope="module")
+def moderate(model):
+    patched = h.apply(model, MODERATE)
+    out, n = _sample(patched)
+    return patched, out, n, h.decisions(patched)
+
+
+def test_threshold_zero_is_bit_identical(model, base):
+    out, n = _sample(h.apply(model, 0.0))
+    assert torch.equal(out, base[0])
+    assert n == base[1] == STEPS * (N_DOUBLE + N_SINGLE)
+
+
+def test_huge_threshold_skips_all_but_first_and_last(huge):
+    patched, out, n, seen = huge
+    assert torch.isfinite(out).all()
+    assert n == 2 * (N_DOUBLE + N_SINGLE)           # cond+uncond batched: one call per step
+    assert h.computed_steps(patched) == [0, STEPS - 1]
+    assert h.computed_steps(patched, "uncond") == [0, STEPS - 1]
+    # the image tokens the final layer gets on a skipped call: image input + cached residual
+    _assert_skips_add_the_cached_residual(seen, [c for _, c in h.decisions(patched)["cond"]])
+
+
+def test_cfg_branches_isolated(moderate, monkeypatch):
+    patched, batched, _, dec_b = moderate
+    mids = [c for s, c in dec_b["cond"] + dec_b["uncond"] if 0 < s < STEPS - 1]
+    assert any(mids) and not all(mids), h.summary(patched)["branches"]
+    h.force_separate_cond_calls(monkeypatch, patched)
+    separate, _ = _sample(patched)
+    assert h.summary(patched)["calls"] == 2 * STEPS  # really ran cond and uncond apart
+    assert h.decisions(patched) == dec_b
+    assert torch.allclose(batched, separate, atol=1e-4)
+
+
+def test_no_state_left(model, base, moderate):
+    assert h.state_released(moderate[0])
+    assert repr(model.model_options) == model.test_options_before and not model.object_patches
+    assert not model.get_wrappers(pe.WrappersMP.OUTER_SAMPLE, KEY)
+    after, n = _sample(model)                        # the input model, after the patched clone
+    assert torch.equal(after, base[0]) and n == base[1]
+    dm = model.get_model_object("diffusion_model")
+    blocks = list(dm.double_stream_blocks) + list(dm.single_stream_blocks)
+    assert not [b for b in blocks if isinstance(vars(b).get("forward"), ForwardGate)]
+
+
+def test_timestep_embedding_indicator(model, monkeypatch):
+    """The published HiDream presets measure t_embedder(t). They are refused on a model of
+    another size; a same-indicator preset without a size shows the indicator at work: the same
+    timestep for cond and uncond, so the same distances."""
+    with pytest.raises(ValueError) as e:
+        h.apply(model, 0.2, model_type="hidream_i1_full")
+    assert "hidden=2560" in str(e.value) and "hidden 64" in str(e.value)
+    full = coefficients.PRESETS["hidream_i1_full"]
+    monkeypatch.setitem(coefficients.PRESETS, "hidream_t_embed_test", dataclasses.replace(
+        full, name="hidream_t_embed_test", coefficients=None, match={}))
+    patched = h.apply(model, 0.2, model_type="hidream_t_embed_test")
+    out, _ = _sample(patched)
+    assert torch.isfinite(out).all()
+    recs = h.summary(patched)["branches"]
+    dist = [r["distance"] for r in recs["cond"]]
+    assert dist[0] is None and all(d > 0 for d in dist[1:])
+    assert dist == [r["distance"] for r in recs["uncond"]]
+
+
+def test_detection_and_presets(model, huge):
+    dm = model.get_model_object("diffusion_model")
+    assert find_adapter(dm) is hidream.ADAPTER
+    info = hidream.ADAPTER.describe(dm)
+    assert info.description.startswith("HiDream-I1 hidden 64 (HiDreamImageTransformer2DModel, "
+                                       "hidden 64, 2 double + 2 single blocks")
+    assert h.summary(huge[0])["preset"] == "uncalibrated"
+    with pytest.raises(ValueError) as e:                     # a preset of another family
+        h.apply(model, 0.2, model_type="flux")
+    assert "flux" in str(e.value) and "HiDream-I1" in str(e.value)

@@ -1,0 +1,248 @@
+"""TeaCache on tiny real Lumina 2 / Z-Image models (ComfyUI's NextDiT, loader, KSampler).
+
+NextDiT has no per-block patches_replace hooks: the "forward" hook style gates `layers.<i>`.
+- Lumina Image 2.0: detection fixes the width (2304, 24 heads, RoPE 32+32+32), so the tiny model
+  is 2304 wide with one main layer (first gate == last gate) and the two noise + two context
+  refiners detection expects (~300M parameters, saved in bf16, run in fp32 as on any CPU);
+  loaded with comfy.sd.load_diffusion_model.
+- Z-Image: detection only knows the 3840-wide 6B. The tiny one (256 wide, 3 layers, Z-Image
+  modulation, token padding) is loaded the way load_diffusion_model_state_dict does after
+  detection, with ComfyUI's ZImage config class.
+"""
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from safetensors.torch import load_file, save_file
+
+import comfy.patcher_extension as pe
+import harness as h
+import tiny_models as tm
+
+from comfyui_teacache.teacache_core.adapters import find_adapter
+from comfyui_teacache.teacache_core.adapters import lumina2
+from comfyui_teacache.teacache_core.patching import KEY, ForwardGate
+
+STEPS = 4
+CAP_DIM = 32
+LATENT = (1, 16, 4, 4)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _one_thread():
+    """Tiny models: one intra-op thread is faster, and kinder to a shared CPU."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+def _conds(seed=0, tokens=4):
+    g = torch.Generator().manual_seed(seed)
+    return ([[torch.randn(1, tokens, CAP_DIM, generator=g), {}]],
+            [[torch.randn(1, tokens, CAP_DIM, generator=g) * 0.1, {}]])
+
+
+def _layers(model):
+    """What to count: with the "forward" hook style every layer module is still called (its
+    forward is the gate), so count its attention, which runs once per executed layer."""
+    return [layer.attention for layer in model.get_model_object("diffusion_model").layers]
+
+
+def _sample(model, **kw):
+    pos, neg = _conds()
+    return h.sample(model, torch.zeros(LATENT), pos, neg, steps=STEPS, blocks=_layers(model), **kw)
+
+
+def _fast_init_(module, seed, pool=1_000_003):
+    """tiny_models._init_ for a ~300M model without drawing 300M random numbers: every weight
+    is a window of one seeded pool (prime length, so rows and tensors do not repeat)."""
+    g = torch.Generator().manual_seed(seed)
+    noise = torch.randn(pool, generator=g)
+    start = 0
+    with torch.no_grad():
+        for name, p in module.named_parameters():
+            if p.ndim == 1 and "norm" in name and name.endswith("weight"):
+                p.fill_(1.0)
+                continue
+            fan_in = p.shape[1] if p.ndim > 1 else p.shape[0]
+            std = 0.01 if name.endswith("bias") else min(0.05, 1.0 / math.sqrt(fan_in))
+            n = p.numel()
+            reps = (start + n) // pool + 1
+            p.copy_(noise.repeat(reps)[start:start + n].view_as(p) * std)
+            start = (start + n + 7919) % pool
+
+
+def _save(m, path, seed, dtype=torch.float32):
+    (_fast_init_ if dtype != torch.float32 else tm._init_)(m, seed)
+    save_file({k: v.detach().to(dtype).contiguous() for k, v in m.state_dict().items()}, str(path))
+    return path
+
+
+LUMINA2 = dict(patch_size=2, in_channels=16, dim=2304, n_layers=1, n_refiner_layers=2, n_heads=24,
+               n_kv_heads=8, multiple_of=256, ffn_dim_multiplier=4.0, norm_eps=1e-5, qk_norm=True,
+               cap_feat_dim=CAP_DIM, axes_dims=[32, 32, 32], axes_lens=[300, 512, 512],
+               rope_theta=10000.0)
+ZIMAGE = dict(image_model="lumina2", patch_size=2, in_channels=16, dim=256, n_layers=3,
+              n_refiner_layers=1, n_heads=8, n_kv_heads=8, multiple_of=256,
+              ffn_dim_multiplier=8.0 / 3.0, norm_eps=1e-5, qk_norm=True, cap_feat_dim=CAP_DIM,
+              axes_dims=[8, 12, 12], axes_lens=[1536, 512, 512], rope_theta=256.0,
+              z_image_modulation=True, time_scale=1000.0, pad_tokens_multiple=32)
+
+
+def _nextdit(**cfg):
+    import comfy.ldm.lumina.model as lm
+    import comfy.ops
+    cfg = {k: v for k, v in cfg.items() if k != "image_model"}
+    return lm.NextDiT(**cfg, operations=comfy.ops.disable_weight_init, device="cpu",
+                      dtype=torch.float32)
+
+
+def _load_zimage(path):
+    """load_diffusion_model_state_dict after detection, with ComfyUI's ZImage config class."""
+    import comfy.model_management as mm
+    import comfy.model_patcher
+    import comfy.supported_models
+    sd = load_file(str(path))
+    config = comfy.supported_models.ZImage(dict(ZIMAGE))
+    config.set_inference_dtype(torch.float32, None)
+    model = config.get_model(sd, "")
+    cls = getattr(comfy.model_patcher, "CoreModelPatcher", comfy.model_patcher.ModelPatcher)
+    patcher = cls(model, load_device=mm.get_torch_device(), offload_device=mm.unet_offload_device())
+    dyn = getattr(patcher, "is_dynamic", None)
+    model.load_model_weights(sd, "", **({"assign": dyn()} if dyn is not None else {}))
+    return patcher
+
+
+@pytest.fixture(scope="module", params=["lumina2", "z_image"])
+def model(request, model_dir):
+    if request.param == "lumina2":
+        path = _save(_nextdit(**LUMINA2), model_dir / "lumina2_tiny.safetensors", 0, torch.bfloat16)
+        m = tm.load(path)
+        assert type(m.model).__name__ == "Lumina2"
+    else:
+        m = _load_zimage(_save(_nextdit(**ZIMAGE), model_dir / "zimage_tiny.safetensors", 1))
+        assert type(m.model).__name__ == "Lumina2"
+        assert type(m.model.model_config).__name__ == "ZImage"
+    m.test_kind = request.param
+    m.test_options_before = repr(m.model_options)
+    yield m
+    del m.test_kind, m.test_options_before
+
+
+def _record_residual_stream(first, head, first_kw=None, head_kw=None):
+    """Forward pre-hooks recording, for every model call, what the first block receives and
+    what the head after the blocks receives (cloned: some models add to them in place)."""
+    seen = {"in": [], "head": []}
+
+    def grab(where, name):
+        def hook(_m, a, kw):
+            seen[where].append((kw[name] if name else a[0]).detach().clone())
+        return hook
+    handles = [first.register_forward_pre_hook(grab("in", first_kw), with_kwargs=True),
+               head.register_forward_pre_hook(grab("head", head_kw), with_kwargs=True)]
+    return seen, handles
+
+
+def _assert_skips_add_the_cached_residual(seen, computed, layout=lambda t: t):
+    """A computed call caches head input - first block input; a skipped call must hand the head
+    exactly its own first-block input + that residual (here: the whole batch skips or not)."""
+    ins = [layout(t) for t in seen["in"]]
+    assert len(ins) == len(seen["head"]) == len(computed)
+    residual = None
+    for x, y, c in zip(ins, seen["head"], computed):
+        if c:
+            residual = y - x
+        else:
+            assert torch.equal(y, x + residual)
+
+
+
+@pytest.fixture(scope="module")
+def base(model):
+    return _sample(model)
+
+
+def test_threshold_zero_is_bit_identical(model, base):
+    out, n = _sample(h.apply(model, 0.0))
+    assert torch.equal(out, base[0])
+    assert n == base[1] == STEPS * len(_layers(model))
+
+
+@pytest.fixture(scope="module")
+def huge(model):
+    dm = model.get_model_object("diffusion_model")
+    seen, handles = _record_residual_stream(dm.layers[0], dm.final_layer)
+    patched = h.apply(model, 1e6)
+    try:
+        out, n = _sample(patched)
+    finally:
+        for hd in handles:
+            hd.remove()
+    return patched, out, n, seen
+
+
+MODERATE = {"lumina2": 0.15, "z_image": 0.9}   # one middle step skipped, one computed
+
+
+@pytest.fixture(scope="module")
+def moderate(model):
+    patched = h.apply(model, MODERATE[model.test_kind])
+    out, n = _sample(patched)
+    return patched, out, n, h.decisions(patched)
+
+
+def test_huge_threshold_skips_all_but_first_and_last(model, huge):
+    patched, out, n, seen = huge
+    assert torch.isfinite(out).all()
+    assert n == 2 * len(_layers(model))              # cond+uncond batched: one call per step
+    assert h.computed_steps(patched) == [0, STEPS - 1]
+    assert h.computed_steps(patched, "uncond") == [0, STEPS - 1]
+    # the joint sequence the final layer gets on a skipped call: input + cached residual
+    _assert_skips_add_the_cached_residual(seen, [c for _, c in h.decisions(patched)["cond"]])
+
+
+def test_cfg_branches_isolated(model, moderate, monkeypatch):
+    patched, batched, _, dec_b = moderate
+    mids = [c for s, c in dec_b["cond"] + dec_b["uncond"] if 0 < s < STEPS - 1]
+    assert any(mids) and not all(mids), dec_b        # the threshold skips some, not all
+    h.force_separate_cond_calls(monkeypatch, patched)
+    separate, _ = _sample(patched)
+    assert h.summary(patched)["calls"] == 2 * STEPS  # really ran cond and uncond apart
+    assert h.decisions(patched) == dec_b
+    assert torch.allclose(batched, separate, atol=1e-3)
+
+
+def test_no_state_left(model, base, moderate):
+    patched = moderate[0]
+    assert h.state_released(patched)
+    assert repr(model.model_options) == model.test_options_before and not model.object_patches
+    assert not model.get_wrappers(pe.WrappersMP.OUTER_SAMPLE, KEY)
+    after, n = _sample(model)                        # the input model, after the patched clone
+    assert torch.equal(after, base[0]) and n == base[1]
+    layers = model.get_model_object("diffusion_model").layers
+    assert not [b for b in layers if isinstance(vars(b).get("forward"), ForwardGate)]
+
+
+def test_detection_and_presets(model, huge):
+    dm = model.get_model_object("diffusion_model")
+    assert find_adapter(dm) is lumina2.ADAPTER
+    info = lumina2.ADAPTER.describe(dm)
+    patched = huge[0]
+    if model.test_kind == "lumina2":
+        assert info.kind == "lumina2"
+        assert info.description == "Lumina Image 2.0 2.6B (NextDiT, hidden 2304, 1 layers)"
+        assert h.summary(patched)["preset"] == "lumina2"
+        assert h.summary(patched)["model"] == info.description
+    else:
+        assert info.kind == "z_image"
+        assert info.description == "Z-Image hidden 256 (NextDiT, hidden 256, 3 layers)"
+        assert h.summary(patched)["preset"] == "uncalibrated"
+        with pytest.raises(ValueError) as e:                 # Lumina 2's preset on Z-Image
+            h.apply(model, 0.3, model_type="lumina2")
+        assert "hidden=2304" in str(e.value) and "Z-Image" in str(e.value)
+    with pytest.raises(ValueError) as e:                     # a preset of another family
+        h.apply(model, 0.2, model_type="hidream_i1_full")
+    assert "hidream" in str(e.value) and info.description in str(e.value)
