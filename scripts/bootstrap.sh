@@ -42,7 +42,7 @@ if [ ! -f "$STAMP" ]; then
   log "installing torch (CPU use; this takes a few minutes the first time)"
   pip_q "${TORCH_PINS[@]}"
   if [ "${#EXTRA_PINS[@]}" -gt 0 ]; then pip_q "${EXTRA_PINS[@]}"; fi
-  pip_q pytest safetensors numpy einops pillow
+  pip_q pytest safetensors numpy einops pillow requests
 fi
 
 if [ -z "${COMFYUI_PATH:-}" ] && [ ! -f "$COMFY_DIR/comfy/model_management.py" ]; then

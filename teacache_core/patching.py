@@ -111,6 +111,11 @@ class TeaCacheRegistration:
         self.calibration = calibration  # CalibrationTarget when calibrating
         self.history = collections.deque(maxlen=self.HISTORY)   # summaries of finished runs
 
+    def __deepcopy__(self, memo):
+        # ModelPatcher.clone() deep-copies model_options on some ComfyUI versions (0.3.75):
+        # the block gates must keep pointing at this registration, as the wrappers do.
+        return self
+
     @property
     def last_summary(self):
         return self.history[-1] if self.history else None

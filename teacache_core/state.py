@@ -64,6 +64,9 @@ class RunState:
         self.calls_blocks_ran = 0
         self.peak_cache_bytes = 0
 
+    def __deepcopy__(self, memo):
+        return self             # one run, one state: a copied model_options shares it
+
     def step_index(self, sigma: float) -> int:
         """Index of the schedule step whose sigma is nearest to `sigma` (progress-bar step)."""
         ev = self._evaluated

@@ -274,3 +274,18 @@ def test_heun_two_calls_per_step_are_both_cached_steps(wan):
     s = registration_of(patched).last_summary
     assert s["calls"] == 2 * 6 - 1           # heun: 2 calls a step, 1 on the last
     assert s["calls_blocks_ran"] < s["calls"] // 2
+
+
+def test_nodes_that_clone_the_model_after_teacache_keep_it_working(wan):
+    """ModelSamplingSD3 or a LoRA loader after TeaCache clone the model (ComfyUI 0.3.75
+    deep-copies model_options then): the gates must still reach the run's state."""
+    from comfy_extras.nodes_model_advanced import ModelSamplingSD3
+    node = ModelSamplingSD3()
+    shifted_base = node.patch(wan, 5.0)[0]
+    base, _ = sample(shifted_base)
+    after = node.patch(apply(wan, 1e6), 5.0)[0]
+    out, n = sample(after)
+    assert n == 2 * 3 and computed_steps(after) == [0, STEPS - 1]
+    zero = node.patch(apply(wan, 0.0), 5.0)[0]
+    same, _ = sample(zero)
+    assert torch.equal(same, base)
