@@ -127,7 +127,6 @@ def main():
 
 def write_preview(path, named, latent_format):
     """One row per setting: every frame, latent channels 0-2 as RGB (shared normalisation)."""
-    import torch
     from PIL import Image, ImageDraw
     lat = [latent_format.process_in(x)[0, :3].float() for _, x in named]
     lo = min(float(x.min()) for x in lat)

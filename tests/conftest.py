@@ -21,11 +21,6 @@ torch.set_num_threads(int(os.environ.get("TEACACHE_TEST_THREADS", "1")))
 def pack():
     return load_pack()
 
-# Tiny models: one thread is as fast as two and much faster when the cores are shared.
-import torch  # noqa: E402
-
-torch.set_num_threads(int(os.environ.get("TEACACHE_TEST_THREADS", "1")))
-
 
 @pytest.fixture(scope="session")
 def model_dir(tmp_path_factory):

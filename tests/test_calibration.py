@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-import os
 
 import numpy as np
 import pytest
@@ -17,7 +16,6 @@ from comfyui_teacache.nodes.calibrate import TeaCacheCalibrate
 from comfyui_teacache.nodes.common import calibration_folder
 from comfyui_teacache.nodes.report import TeaCacheReport
 from comfyui_teacache.teacache_core import calibration as calib
-from comfyui_teacache.teacache_core.patching import registration_of
 from comfyui_teacache.teacache_core.report import COMPUTED, SKIPPED, layout
 
 

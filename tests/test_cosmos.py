@@ -30,14 +30,6 @@ HIDDEN = 192            # 16 heads of 12: the smallest head size Cosmos' 3-D RoP
 LATENT = (1, 16, 2, 8, 8)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    """Tiny models: one intra-op thread is faster, and kinder to a shared CPU."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
 
 @pytest.fixture(scope="module", autouse=True)
 def _both_cosmos_adapters():

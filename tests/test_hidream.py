@@ -34,14 +34,6 @@ TINY = dict(patch_size=2, in_channels=16, out_channels=16, num_layers=N_DOUBLE,
             llama_layers=list(range(N_DOUBLE + N_SINGLE)))
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    """Tiny models: one intra-op thread is faster, and kinder to a shared CPU."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
 
 def build_hidream(path, seed=0):
     import comfy.ldm.hidream.model as hd

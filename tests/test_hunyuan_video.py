@@ -30,14 +30,6 @@ def run(model, variant="t2v", steps=STEPS, cfg=4.0, conds=None, latent=None, see
                     blocks=blocks_of(model))
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    """Tiny models: one thread is ~10x faster than two when other processes share the cores."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
 
 def last_line(caplog):
     return [r.getMessage() for r in caplog.records if r.getMessage().startswith("TeaCache:")][-1]

@@ -30,14 +30,6 @@ CAP_DIM = 32
 LATENT = (1, 16, 4, 4)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    """Tiny models: one intra-op thread is faster, and kinder to a shared CPU."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
 
 def _conds(seed=0, tokens=4):
     g = torch.Generator().manual_seed(seed)

@@ -132,3 +132,21 @@ class FamilyAdapter:
                         f"or the preset of this model's size.")
         return None
 
+
+
+class TensorBlockAdapter(FamilyAdapter):
+    """"forward"-hooked blocks that take the residual stream as args["x"] and return it as
+    one tensor (Cosmos, Lumina 2)."""
+    hook = "forward"
+
+    def block_input(self, key, args) -> torch.Tensor:
+        return args["x"]
+
+    def passthrough(self, key, args):
+        return args["x"]
+
+    def block_output(self, key, args, out) -> torch.Tensor:
+        return out
+
+    def with_output(self, key, args, out, t):
+        return t

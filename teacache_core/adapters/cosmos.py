@@ -26,7 +26,7 @@ from __future__ import annotations
 import torch
 
 from ..coefficients import PRESETS, UNCALIBRATED
-from .base import FamilyAdapter, ModelInfo, class_names
+from .base import ModelInfo, TensorBlockAdapter, class_names
 
 # positional parameter names of the block forwards (keyword calls are taken as they come)
 _P2_ARGS = ("x", "emb", "crossattn_emb", "rope_emb", "adaln_lora", "extra_pos_emb",
@@ -46,24 +46,7 @@ def _bind(names, kw_map, a, kw) -> dict:
     return out
 
 
-class _TensorBlockAdapter(FamilyAdapter):
-    """Blocks that take the residual stream first and return it as one tensor."""
-    hook = "forward"
-
-    def block_input(self, key, args) -> torch.Tensor:
-        return args["x"]
-
-    def passthrough(self, key, args):
-        return args["x"]
-
-    def block_output(self, key, args, out) -> torch.Tensor:
-        return out
-
-    def with_output(self, key, args, out, t):
-        return t
-
-
-class CosmosPredict2Adapter(_TensorBlockAdapter):
+class CosmosPredict2Adapter(TensorBlockAdapter):
     family = "cosmos"
     display = "Cosmos Predict2 (Text2Image, Video2World; Anima)"
 
@@ -111,7 +94,7 @@ class CosmosPredict2Adapter(_TensorBlockAdapter):
         return normed * (1 + scale.to(normed.dtype)) + shift.to(normed.dtype)
 
 
-class Cosmos1Adapter(_TensorBlockAdapter):
+class Cosmos1Adapter(TensorBlockAdapter):
     family = "cosmos1"
     display = "Cosmos 1.0 Diffusion (Text2World, Video2World 7B/14B)"
 

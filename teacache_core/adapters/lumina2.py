@@ -16,7 +16,7 @@ from __future__ import annotations
 import torch
 
 from ..coefficients import PRESETS, UNCALIBRATED
-from .base import FamilyAdapter, ModelInfo, class_names, defining_module
+from .base import ModelInfo, TensorBlockAdapter, class_names, defining_module
 
 _ARGS = ("x", "x_mask", "freqs_cis", "adaln_input", "timestep_zero_index", "transformer_options")
 LUMINA2_HIDDEN = 2304
@@ -24,10 +24,9 @@ _SIZES = {("lumina2", LUMINA2_HIDDEN): "2.6B", ("newbie", LUMINA2_HIDDEN): "2.6B
           ("z_image", 3840): "6B", ("z_image_pixel", 3840): "6B"}
 
 
-class Lumina2Adapter(FamilyAdapter):
+class Lumina2Adapter(TensorBlockAdapter):
     family = "lumina2"
     display = "Lumina Image 2.0 / NewBie / Z-Image (NextDiT)"
-    hook = "forward"
     calibration_keys = ("hidden", "variant")          # NewBie and Lumina 2 share a size
 
     def matches(self, dm) -> bool:
@@ -42,18 +41,6 @@ class Lumina2Adapter(FamilyAdapter):
         out = dict(zip(_ARGS, a))
         out.update(kw)
         return out
-
-    def block_input(self, key, args) -> torch.Tensor:
-        return args["x"]
-
-    def passthrough(self, key, args):
-        return args["x"]
-
-    def block_output(self, key, args, out) -> torch.Tensor:
-        return out
-
-    def with_output(self, key, args, out, t):
-        return t
 
     def describe(self, dm) -> ModelInfo:
         layer0 = dm.layers[0]
