@@ -52,10 +52,10 @@ def parse():
     return ap.parse_args()
 
 
-TEA_THRESHOLDS = {"uncalibrated": [0.03, 0.06, 0.1, 0.15, 0.2, 0.3, 0.45],
-                  "wan2.1_t2v_1.3B": [0.02, 0.05, 0.08, 0.12, 0.2, 0.3, 0.45],
-                  "calibrated": [0.03, 0.06, 0.1, 0.15, 0.2, 0.3, 0.45]}
-EASY_THRESHOLDS = [0.05, 0.1, 0.2, 0.3, 0.5, 0.8]
+TEA_THRESHOLDS = {"uncalibrated": [0.05, 0.1, 0.2, 0.3, 0.45],
+                  "wan2.1_t2v_1.3B": [0.05, 0.1, 0.2, 0.3, 0.45],
+                  "calibrated": [0.05, 0.1, 0.2, 0.3, 0.45]}
+EASY_THRESHOLDS = [0.05, 0.1, 0.2, 0.4, 0.8]
 
 
 def main():

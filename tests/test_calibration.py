@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import json
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -32,12 +34,11 @@ def wan(model_dir):
     return tm.load(tm.build_wan(model_dir / "wan_calib.safetensors", num_layers=2, seed=21))
 
 
-def calibrate(model, name, runs=2, steps=10, skip_first=0, indicator="auto"):
+def calibrate(model, name, runs=2, steps=10, skip_first=0, indicator="auto", conds=None):
     cal_model = TeaCacheCalibrate.execute(model, name, skip_first, indicator).result[0]
-    pos, neg = tm.wan_conds()
     outs = []
     for seed in range(runs):
-        pos, neg = tm.wan_conds(seed=seed)
+        pos, neg = (conds or tm.wan_conds)(seed=seed)
         out, n = sample(cal_model, torch.zeros(1, 16, 3, 8, 8), pos, neg, steps=steps, seed=seed)
         outs.append((out, n))
     return cal_model, outs
@@ -144,15 +145,31 @@ def test_calibration_for_another_model_is_refused(wan, model_dir):
         TeaCacheCalibrate.execute(other, "small", 0, "auto")
 
 
-def test_applying_a_calibration_moves_skips_the_expected_way(wan):
+PROXY = Path(__file__).resolve().parents[1] / "models" / "wan_proxy.safetensors"
+
+
+@pytest.fixture(scope="module")
+def proxy():
+    """The small trained Wan (scripts/train_proxy.py): a real model's smooth trajectory."""
+    return tm.load(PROXY)
+
+
+def test_applying_a_calibration_moves_skips_the_expected_way(proxy):
     """The fit maps indicator change to output change: where it says the output changes more
     than the indicator (poly(d) > d), the same threshold must skip fewer calls, and the
     other way round."""
-    calibrate(wan, "dir", runs=3)
+    sys.path.insert(0, str(PROXY.parents[1]))
+    from benchmarks.proxy import CALIB_PROMPTS, EVAL_PROMPTS, make_context, make_uncond_context
+
+    def prompts(prompt_list):
+        return lambda seed: ([[make_context(prompt_list[seed]), {}]],
+                             [[make_uncond_context(), {}]])
+    wan = proxy
+    calibrate(wan, "dir", runs=3, conds=prompts(CALIB_PROMPTS))
     cal = calib.load(calibration_folder(), "dir")
     xs = np.asarray(cal.samples)[:, 0]
     ratio = float(np.median(np.polyval(cal.coefficients, xs) / xs))
-    pos, neg = tm.wan_conds()
+    pos, neg = prompts(EVAL_PROMPTS)(0)
     lat = torch.zeros(1, 16, 3, 8, 8)
     thr = 0.15
     raw = apply(wan, thr, model_type="uncalibrated")
