@@ -48,6 +48,8 @@ def parse():
     ap.add_argument("--reps", type=int, default=3, help="timed repetitions (interleaved)")
     ap.add_argument("--timing-latent", default="9x32x32", help="frames x height x width")
     ap.add_argument("--out", default=str(ROOT / "out" / "benchmark"))
+    ap.add_argument("--threads", type=int, default=0,
+                    help="torch threads (0 = torch's default; 1 is faster on a busy 2-core box)")
     ap.add_argument("--quick", action="store_true", help="tiny smoke run (tests use it)")
     return ap.parse_args()
 
@@ -79,6 +81,8 @@ def main():
     from comfyui_teacache.teacache_core.patching import apply_teacache, registration_of
 
     logging.getLogger().setLevel(logging.WARNING)
+    if a.threads:
+        torch.set_num_threads(a.threads)
     comfy.utils.PROGRESS_BAR_ENABLED = False
     folder_paths.set_user_directory(tempfile.mkdtemp(prefix="teacache-bench-user-"))
     model = comfy.sd.load_diffusion_model(a.model)
@@ -105,7 +109,7 @@ def main():
     for i, p in enumerate(CALIB_PROMPTS[:a.calib_prompts]):
         for sampler in a.samplers.split(","):
             run(cal_model, p, 1000 + i, a.steps, sampler, lat_eval)
-    print(f"calibrated on {a.calib_prompts} prompts in {time.perf_counter() - t0:.0f}s")
+    print(f"calibrated on {a.calib_prompts} prompts in {time.perf_counter() - t0:.0f}s", flush=True)
 
     # ---- methods -------------------------------------------------------------------------------
     def tea(kind, thr):
@@ -152,7 +156,7 @@ def main():
                          "blocks": statistics.mean(bl), "reduction": ref_blocks / statistics.mean(bl),
                          "psnr": _mean(ps), "psnr_worst": min(ps), "ssim": statistics.mean(ss),
                          "ssim_worst": min(ss), "cache_bytes": peak if group.startswith("TeaCache") else None})
-        print(f"{sampler}: fidelity done")
+        print(f"{sampler}: fidelity done", flush=True)
 
     # ---- wall time at a latent where the blocks dominate --------------------------------------
     timing_methods = ["uncached", "teacache[uncalibrated] 0", "easycache 0.2"]
