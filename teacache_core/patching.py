@@ -51,7 +51,8 @@ def _find_run(owner, args, kwargs):
     return None, None
 
 
-def _chunks(run: RunState, to: dict, batch: int) -> list:
+def _chunks(to: dict, batch: int) -> list:
+    """One Chunk per cond in a (possibly batched) model call."""
     cou = list(to.get("cond_or_uncond") or [])
     uuids = list(to.get("uuids") or [])
     n = len(cou)
@@ -225,7 +226,7 @@ class TeaCacheRegistration:
     def decide(self, ctx: CallContext, key, args):
         run, cfg, ad = ctx.run, ctx.run.config, self.adapter
         x = ad.block_input(key, args)
-        chunks = _chunks(run, ctx.transformer_options, x.shape[0])
+        chunks = _chunks(ctx.transformer_options, x.shape[0])
         # A cond evaluated again on the same input at the same sigma (Skip Layer Guidance, STG
         # and other extra guidance passes) is not a new step: run it uncached, leave its state
         # alone. (Heun & co. call twice at one sigma too, but on different inputs.)
