@@ -7,7 +7,7 @@ page must then know every node (no missing-node placeholder, no missing-node/mod
 every widget value must be valid for the server's options, TeaCache must show the workflow's
 values, and the page's own API conversion (graphToPrompt) must equal the one the server test
 queues. Screenshots (whole workflow, and TeaCache close up) are saved as test artifacts under
-the pytest temporary folder and copied to $TEACACHE_E2E_ARTIFACTS (default /work/artifacts).
+the pytest temporary folder and copied to $TEACACHE_E2E_ARTIFACTS when that is set.
 """
 from __future__ import annotations
 
@@ -113,12 +113,13 @@ def object_info(server):
 def artifacts(server, tmp_path_factory):
     """Screenshot folder under pytest's tmp dir, and the outside copy."""
     here = tmp_path_factory.mktemp("screenshots")
-    outside = Path(os.environ.get("TEACACHE_E2E_ARTIFACTS", "/work/artifacts"))
-    try:
-        outside = outside / f"comfyui-{_comfy_version(server)}"
-        outside.mkdir(parents=True, exist_ok=True)
-    except OSError:
-        outside = None
+    outside = Path(os.environ["TEACACHE_E2E_ARTIFACTS"]) if os.environ.get("TEACACHE_E2E_ARTIFACTS") else None
+    if outside is not None:
+        try:
+            outside = outside / f"comfyui-{_comfy_version(server)}"
+            outside.mkdir(parents=True, exist_ok=True)
+        except OSError:
+            outside = None
     return here, outside
 
 
