@@ -72,3 +72,30 @@ def state_released(model) -> bool:
     """After a run nothing TeaCache made is left: the registration keeps only a summary."""
     reg = registration_of(model)
     return reg is not None and not any(isinstance(v, torch.Tensor) for v in vars(reg).values())
+
+
+def record_residual_stream(first, head, first_kw=None, head_kw=None):
+    """Forward pre-hooks recording, for every model call, what the first block receives and
+    what the head after the blocks receives (cloned: some models add to them in place)."""
+    seen = {"in": [], "head": []}
+
+    def grab(where, name):
+        def hook(_m, a, kw):
+            seen[where].append((kw[name] if name else a[0]).detach().clone())
+        return hook
+    handles = [first.register_forward_pre_hook(grab("in", first_kw), with_kwargs=True),
+               head.register_forward_pre_hook(grab("head", head_kw), with_kwargs=True)]
+    return seen, handles
+
+
+def assert_skips_add_the_cached_residual(seen, computed, layout=lambda t: t):
+    """A computed call caches head input - first block input; a skipped call must hand the head
+    exactly its own first-block input + that residual (here: the whole batch skips or not)."""
+    ins = [layout(t) for t in seen["in"]]
+    assert len(ins) == len(seen["head"]) == len(computed)
+    residual = None
+    for x, y, c in zip(ins, seen["head"], computed):
+        if c:
+            residual = y - x
+        else:
+            assert torch.equal(y, x + residual)

@@ -30,7 +30,6 @@ HIDDEN = 192            # 16 heads of 12: the smallest head size Cosmos' 3-D RoP
 LATENT = (1, 16, 2, 8, 8)
 
 
-
 @pytest.fixture(scope="module", autouse=True)
 def _both_cosmos_adapters():
     """adapters/__init__.py registers one ADAPTER per module (Cosmos Predict2 here); make sure
@@ -95,34 +94,6 @@ def _sample(model, blocks, **kw):
     return h.sample(model, torch.zeros(LATENT), pos, neg, steps=STEPS, blocks=blocks, **kw)
 
 
-def _record_residual_stream(first, head, first_kw=None, head_kw=None):
-    """Forward pre-hooks recording, for every model call, what the first block receives and
-    what the head after the blocks receives (cloned: some models add to them in place)."""
-    seen = {"in": [], "head": []}
-
-    def grab(where, name):
-        def hook(_m, a, kw):
-            seen[where].append((kw[name] if name else a[0]).detach().clone())
-        return hook
-    handles = [first.register_forward_pre_hook(grab("in", first_kw), with_kwargs=True),
-               head.register_forward_pre_hook(grab("head", head_kw), with_kwargs=True)]
-    return seen, handles
-
-
-def _assert_skips_add_the_cached_residual(seen, computed, layout=lambda t: t):
-    """A computed call caches head input - first block input; a skipped call must hand the head
-    exactly its own first-block input + that residual (here: the whole batch skips or not)."""
-    ins = [layout(t) for t in seen["in"]]
-    assert len(ins) == len(seen["head"]) == len(computed)
-    residual = None
-    for x, y, c in zip(ins, seen["head"], computed):
-        if c:
-            residual = y - x
-        else:
-            assert torch.equal(y, x + residual)
-
-
-
 @pytest.fixture(scope="module")
 def predict2_base(predict2):
     return _sample(predict2, _p2_blocks(predict2))
@@ -137,7 +108,7 @@ def test_predict2_threshold_zero_is_bit_identical(predict2, predict2_base):
 
 def test_predict2_huge_threshold_skips_all_but_first_and_last(predict2):
     dm = predict2.get_model_object("diffusion_model")
-    seen, handles = _record_residual_stream(dm.blocks[0], dm.final_layer)
+    seen, handles = h.record_residual_stream(dm.blocks[0], dm.final_layer)
     patched = h.apply(predict2, 1e6)
     try:
         out, n = _sample(patched, _p2_blocks(predict2))
@@ -149,7 +120,7 @@ def test_predict2_huge_threshold_skips_all_but_first_and_last(predict2):
     assert h.computed_steps(patched) == [0, STEPS - 1]
     assert h.computed_steps(patched, "uncond") == [0, STEPS - 1]
     # what the final layer gets on a skipped call: block input + cached residual
-    _assert_skips_add_the_cached_residual(seen, [c for _, c in h.decisions(patched)["cond"]])
+    h.assert_skips_add_the_cached_residual(seen, [c for _, c in h.decisions(patched)["cond"]])
 
 
 def test_predict2_cfg_branches_isolated(predict2, monkeypatch):
@@ -266,7 +237,7 @@ def test_cosmos1_threshold_zero_is_bit_identical(cosmos1, cosmos1_base):
 
 def test_cosmos1_huge_threshold_skips_all_but_first_and_last(cosmos1):
     dm = cosmos1.get_model_object("diffusion_model")
-    seen, handles = _record_residual_stream(dm.blocks["block0"], dm.final_layer)
+    seen, handles = h.record_residual_stream(dm.blocks["block0"], dm.final_layer)
     patched = h.apply(cosmos1, 1e6)
     try:
         out, n = _sample(patched, _c1_blocks(cosmos1))
@@ -280,7 +251,7 @@ def test_cosmos1_huge_threshold_skips_all_but_first_and_last(cosmos1):
     # the blocks run [T, H, W, B, D], the final layer gets [B*T, H*W, D]: block input + cached
     # residual, in the final layer's layout
     computed = [c for _, c in h.decisions(patched)["cond"]]
-    _assert_skips_add_the_cached_residual(
+    h.assert_skips_add_the_cached_residual(
         seen, computed, layout=lambda t: t.movedim(3, 0).flatten(2, 3).flatten(0, 1))
 
 

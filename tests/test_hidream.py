@@ -34,7 +34,6 @@ TINY = dict(patch_size=2, in_channels=16, out_channels=16, num_layers=N_DOUBLE,
             llama_layers=list(range(N_DOUBLE + N_SINGLE)))
 
 
-
 def build_hidream(path, seed=0):
     import comfy.ldm.hidream.model as hd
     import comfy.ops
@@ -95,34 +94,6 @@ def _sample(model, **kw):
     return h.sample(model, torch.zeros(LATENT), pos, neg, steps=STEPS, blocks=_blocks(model), **kw)
 
 
-def _record_residual_stream(first, head, first_kw=None, head_kw=None):
-    """Forward pre-hooks recording, for every model call, what the first block receives and
-    what the head after the blocks receives (cloned: some models add to them in place)."""
-    seen = {"in": [], "head": []}
-
-    def grab(where, name):
-        def hook(_m, a, kw):
-            seen[where].append((kw[name] if name else a[0]).detach().clone())
-        return hook
-    handles = [first.register_forward_pre_hook(grab("in", first_kw), with_kwargs=True),
-               head.register_forward_pre_hook(grab("head", head_kw), with_kwargs=True)]
-    return seen, handles
-
-
-def _assert_skips_add_the_cached_residual(seen, computed, layout=lambda t: t):
-    """A computed call caches head input - first block input; a skipped call must hand the head
-    exactly its own first-block input + that residual (here: the whole batch skips or not)."""
-    ins = [layout(t) for t in seen["in"]]
-    assert len(ins) == len(seen["head"]) == len(computed)
-    residual = None
-    for x, y, c in zip(ins, seen["head"], computed):
-        if c:
-            residual = y - x
-        else:
-            assert torch.equal(y, x + residual)
-
-
-
 @pytest.fixture(scope="module")
 def base(model):
     return _sample(model)
@@ -131,7 +102,7 @@ def base(model):
 @pytest.fixture(scope="module")
 def huge(model):
     dm = model.get_model_object("diffusion_model")
-    seen, handles = _record_residual_stream(dm.double_stream_blocks[0], dm.final_layer,
+    seen, handles = h.record_residual_stream(dm.double_stream_blocks[0], dm.final_layer,
                                             first_kw="image_tokens")
     patched = h.apply(model, 1e6)
     try:
@@ -165,7 +136,7 @@ def test_huge_threshold_skips_all_but_first_and_last(huge):
     assert h.computed_steps(patched) == [0, STEPS - 1]
     assert h.computed_steps(patched, "uncond") == [0, STEPS - 1]
     # the image tokens the final layer gets on a skipped call: image input + cached residual
-    _assert_skips_add_the_cached_residual(seen, [c for _, c in h.decisions(patched)["cond"]])
+    h.assert_skips_add_the_cached_residual(seen, [c for _, c in h.decisions(patched)["cond"]])
 
 
 def test_cfg_branches_isolated(moderate, monkeypatch):

@@ -30,7 +30,6 @@ CAP_DIM = 32
 LATENT = (1, 16, 4, 4)
 
 
-
 def _conds(seed=0, tokens=4):
     g = torch.Generator().manual_seed(seed)
     return ([[torch.randn(1, tokens, CAP_DIM, generator=g), {}]],
@@ -124,34 +123,6 @@ def model(request, model_dir):
     del m.test_kind, m.test_options_before
 
 
-def _record_residual_stream(first, head, first_kw=None, head_kw=None):
-    """Forward pre-hooks recording, for every model call, what the first block receives and
-    what the head after the blocks receives (cloned: some models add to them in place)."""
-    seen = {"in": [], "head": []}
-
-    def grab(where, name):
-        def hook(_m, a, kw):
-            seen[where].append((kw[name] if name else a[0]).detach().clone())
-        return hook
-    handles = [first.register_forward_pre_hook(grab("in", first_kw), with_kwargs=True),
-               head.register_forward_pre_hook(grab("head", head_kw), with_kwargs=True)]
-    return seen, handles
-
-
-def _assert_skips_add_the_cached_residual(seen, computed, layout=lambda t: t):
-    """A computed call caches head input - first block input; a skipped call must hand the head
-    exactly its own first-block input + that residual (here: the whole batch skips or not)."""
-    ins = [layout(t) for t in seen["in"]]
-    assert len(ins) == len(seen["head"]) == len(computed)
-    residual = None
-    for x, y, c in zip(ins, seen["head"], computed):
-        if c:
-            residual = y - x
-        else:
-            assert torch.equal(y, x + residual)
-
-
-
 @pytest.fixture(scope="module")
 def base(model):
     return _sample(model)
@@ -166,7 +137,7 @@ def test_threshold_zero_is_bit_identical(model, base):
 @pytest.fixture(scope="module")
 def huge(model):
     dm = model.get_model_object("diffusion_model")
-    seen, handles = _record_residual_stream(dm.layers[0], dm.final_layer)
+    seen, handles = h.record_residual_stream(dm.layers[0], dm.final_layer)
     patched = h.apply(model, 1e6)
     try:
         out, n = _sample(patched)
@@ -193,7 +164,7 @@ def test_huge_threshold_skips_all_but_first_and_last(model, huge):
     assert h.computed_steps(patched) == [0, STEPS - 1]
     assert h.computed_steps(patched, "uncond") == [0, STEPS - 1]
     # the joint sequence the final layer gets on a skipped call: input + cached residual
-    _assert_skips_add_the_cached_residual(seen, [c for _, c in h.decisions(patched)["cond"]])
+    h.assert_skips_add_the_cached_residual(seen, [c for _, c in h.decisions(patched)["cond"]])
 
 
 def test_cfg_branches_isolated(model, moderate, monkeypatch):
