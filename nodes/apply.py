@@ -6,7 +6,7 @@ from comfy_api.latest import io
 from ..teacache_core import calibration as calib
 from ..teacache_core.adapters import ADAPTERS
 from ..teacache_core.coefficients import PRESETS, presets_for_families
-from ..teacache_core.config import CACHE_DEVICES, TeaCacheConfig, validation_error
+from ..teacache_core.config import CACHE_DEVICES, SKIP_ESTIMATES, TeaCacheConfig, validation_error
 from ..teacache_core.patching import apply_teacache
 from .common import calibration_folder
 
@@ -62,22 +62,39 @@ class TeaCacheApply(io.ComfyNode):
                                  "Better motion at the same speed on Wan."),
                 io.Int.Input("max_consecutive_skips", default=0, min=0, max=1000,
                              tooltip="Never skip more than this many steps in a row (0 = no cap)."),
+                # optional: API prompts saved before this input existed still run
+                io.Combo.Input("skip_estimate", options=list(SKIP_ESTIMATES), default="reuse",
+                               optional=True, tooltip="What a skipped step adds to its input. 'reuse': the "
+                               "residual cached at the last computed step (published TeaCache). "
+                               "'extrapolate': the straight line through the last two computed "
+                               "residuals, continued to this step's noise level; the same rule "
+                               "decides what to skip, the result is closer to the uncached one "
+                               "(see BENCHMARKS.md); keeps one more residual in memory."),
             ],
             outputs=[io.Model.Output(tooltip="The model with TeaCache (a clone).")],
         )
 
     @classmethod
-    def validate_inputs(cls, rel_l1_thresh, start_step, end_step, max_consecutive_skips):
-        return validation_error(rel_l1_thresh, start_step, end_step, max_consecutive_skips) or True
+    def validate_inputs(cls, rel_l1_thresh, start_step, end_step, max_consecutive_skips,
+                        model_type="auto", cache_device="model_device", skip_estimate="reuse"):
+        # ComfyUI 0.3.75 does not check V3 combo values itself: an API prompt (or a workflow
+        # naming a deleted calibration) would otherwise pass /prompt and fail when run
+        problem = validation_error(rel_l1_thresh, start_step, end_step, max_consecutive_skips,
+                                   cache_device, skip_estimate)
+        if problem is None and model_type not in model_type_options():
+            problem = (f"model_type {model_type!r} is not available here: choose 'auto', "
+                       "'uncalibrated', a preset or a saved calibration (refresh the page after "
+                       "calibrating).")
+        return problem or True
 
     @classmethod
     def execute(cls, model, rel_l1_thresh, start_step, end_step, model_type="auto",
                 cache_device="model_device", retention_mode=False,
-                max_consecutive_skips=0) -> io.NodeOutput:
+                max_consecutive_skips=0, skip_estimate="reuse") -> io.NodeOutput:
         try:
             config = TeaCacheConfig(float(rel_l1_thresh), int(start_step), int(end_step),
                                     model_type, cache_device, bool(retention_mode),
-                                    int(max_consecutive_skips))
+                                    int(max_consecutive_skips), skip_estimate)
             patched, _ = apply_teacache(model, config, calibration_folder=calibration_folder())
         except ValueError as e:    # config, unsupported model, preset mismatch
             raise ValueError(f"TeaCache: {e}") from None

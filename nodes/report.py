@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import logging
 
 import numpy as np
 import torch
@@ -9,6 +10,8 @@ from comfy_api.latest import io
 
 from ..teacache_core.patching import registration_of
 from ..teacache_core.report import render
+
+logger = logging.getLogger(__name__)
 
 
 class TeaCacheReport(io.ComfyNode):
@@ -37,8 +40,15 @@ class TeaCacheReport(io.ComfyNode):
     def execute(cls, model, latent) -> io.NodeOutput:
         reg = registration_of(model)
         if reg is None:
-            raise ValueError("TeaCache Report: this model has no TeaCache or TeaCache "
-                             "Calibrate node; connect the MODEL output of one of them.")
+            # TeaCache bypassed (Ctrl+B) to compare, or not connected: say so, do not fail the
+            # whole workflow
+            logger.warning("TeaCache Report: the model it got has no TeaCache (bypassed or "
+                           "not connected); nothing to report")
+            summary = {"model": "no TeaCache on this model", "branches": {},
+                       "note": "TeaCache is bypassed or not connected: every step was computed. "
+                               "Connect the MODEL output of TeaCache or TeaCache Calibrate."}
+            img = np.asarray(render(summary), dtype=np.float32) / 255.0
+            return io.NodeOutput(torch.from_numpy(img)[None], json.dumps(summary))
         summary = reg.summary_for(latent.get("samples") if isinstance(latent, dict) else None)
         if summary is None:
             summary = {"model": reg.info.description, "preset": reg.preset.name,

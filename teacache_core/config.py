@@ -5,6 +5,9 @@ import math
 from dataclasses import dataclass
 
 CACHE_DEVICES = ("model_device", "cpu")
+# What a skipped call adds to its input: the residual cached at the last computed call
+# (published TeaCache), or the line through the last two computed residuals (see BENCHMARKS.md).
+SKIP_ESTIMATES = ("reuse", "extrapolate")
 
 
 class TeaCacheConfigError(ValueError):
@@ -20,10 +23,12 @@ class TeaCacheConfig:
     cache_device: str = "model_device"
     retention_mode: bool = False
     max_consecutive_skips: int = 0
+    skip_estimate: str = "reuse"
 
     def __post_init__(self):
         problem = validation_error(self.rel_l1_thresh, self.start_step, self.end_step,
-                                   self.max_consecutive_skips, self.cache_device)
+                                   self.max_consecutive_skips, self.cache_device,
+                                   self.skip_estimate)
         if problem:
             raise TeaCacheConfigError(problem)
 
@@ -31,13 +36,17 @@ class TeaCacheConfig:
     def can_skip(self) -> bool:
         return self.rel_l1_thresh > 0
 
+    @property
+    def extrapolate(self) -> bool:
+        return self.skip_estimate == "extrapolate"
+
 
 def _is_int(v) -> bool:
     return isinstance(v, int) and not isinstance(v, bool)
 
 
 def validation_error(rel_l1_thresh, start_step=0, end_step=-1, max_consecutive_skips=0,
-                     cache_device="model_device"):
+                     cache_device="model_device", skip_estimate="reuse"):
     """Return a fix-it message for the first bad value, or None when all are usable."""
     try:
         t = float(rel_l1_thresh)
@@ -60,4 +69,6 @@ def validation_error(rel_l1_thresh, start_step=0, end_step=-1, max_consecutive_s
         return f"max_consecutive_skips is {max_consecutive_skips!r}: use 0 (no cap) or a whole number >= 1."
     if cache_device not in CACHE_DEVICES:
         return f"cache_device is {cache_device!r}: choose one of {', '.join(CACHE_DEVICES)}."
+    if skip_estimate not in SKIP_ESTIMATES:
+        return f"skip_estimate is {skip_estimate!r}: choose one of {', '.join(SKIP_ESTIMATES)}."
     return None

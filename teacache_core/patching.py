@@ -59,9 +59,14 @@ def _chunks(to: dict, batch: int) -> list:
     if n == 0 or batch % n != 0:
         return [Chunk(key="batch", label="batch", sl=slice(None))]
     size = batch // n
-    out = []
+    out, seen = [], set()
     for i, c in enumerate(cou):
-        key = uuids[i] if i < len(uuids) and uuids[i] is not None else ("cond_or_uncond", c, i)
+        # the cond's uuid and its role: ComfyUI gives the uncond it makes for an area cond
+        # (create_cond_with_same_area_if_none) the area cond's uuid
+        key = (uuids[i], c) if i < len(uuids) and uuids[i] is not None else ("cond_or_uncond", c, i)
+        while key in seen:
+            key = key + (len(seen),)
+        seen.add(key)
         label = "cond" if c == 0 else "uncond" if c == 1 else f"branch{c}"
         out.append(Chunk(key=key, label=label, sl=slice(i * size, (i + 1) * size)))
     return out
@@ -111,6 +116,7 @@ class TeaCacheRegistration:
         self.preset = preset            # as validated at node time (auto may refine per run)
         self.calibration = calibration  # CalibrationTarget when calibrating
         self.history = collections.deque(maxlen=self.HISTORY)   # summaries of finished runs
+        self.block_keys = []            # the gated blocks' patches_replace keys (set on install)
 
     def __deepcopy__(self, memo):
         # ModelPatcher.clone() deep-copies model_options on some ComfyUI versions (0.3.75):
@@ -186,9 +192,16 @@ class TeaCacheRegistration:
             return executor(*args, **kwargs)
         sigma_t = args[1] if len(args) > 1 else kwargs.get("t")
         sigma = float(sigma_t.flatten()[0]) if isinstance(sigma_t, torch.Tensor) else 0.0
+        to2, patch_sig = self._regate(to)
+        if to2 is not to:
+            if kwargs.get("transformer_options") is to:
+                kwargs = {**kwargs, "transformer_options": to2}
+            else:
+                args = tuple(to2 if a is to else a for a in args)
+            to = to2
         ctx = CallContext(run=run, model=getattr(executor.class_obj, "diffusion_model", None),
                           step=run.step_index(sigma), sigma=sigma, chunks=[],
-                          transformer_options=to)
+                          transformer_options=to, patch_sig=patch_sig)
         token = _CURRENT.set(ctx)
         try:
             out = executor(*args, **kwargs)
@@ -197,6 +210,31 @@ class TeaCacheRegistration:
         if self.calibration is not None and ctx.decided:
             self._record_output(ctx, ctx.model_output if ctx.model_output is not None else out)
         return out
+
+    def _regate(self, to: dict):
+        """Ours wraps theirs, whatever the order: a replace patch another node set on one of
+        our blocks after TeaCache (or for this call only, as Skip Layer Guidance does) would
+        silently drop our gate there. For this call, put our gate back around it. Returns the
+        call's transformer_options (a copy if anything changed) and a signature of those
+        other patches, so a residual cached under other patches is never reused."""
+        if self.adapter.hook != "replace" or not self.block_keys:
+            return to, ()
+        dit = (to.get("patches_replace") or {}).get("dit") or {}
+        regated, sig = {}, []
+        for pos, key in enumerate(self.block_keys):
+            entry = dit.get(key)
+            if isinstance(entry, BlockGate) and entry.reg is self:
+                inner = entry.inner
+            else:
+                regated[key] = BlockGate(self, key, pos, len(self.block_keys), entry)
+                inner = entry
+            if inner is not None:
+                sig.append((key, id(inner)))
+        if not regated:
+            return to, tuple(sig)
+        pr = dict(to.get("patches_replace") or {})
+        pr["dit"] = {**dit, **regated}
+        return {**to, "patches_replace": pr}, tuple(sig)
 
     def _record_output(self, ctx, out):
         y = _first_tensor(out)
@@ -256,8 +294,11 @@ class TeaCacheRegistration:
             d = None
             if prev is not None and prev.shape == cur.shape:
                 d = relative_l1(cur, prev.to(cur.device))
+            why = forced
+            if why is None and b.residual is not None and b.residual_sig != ctx.patch_sig:
+                why = "other block patches changed"
             dec = decide(d, b.accumulated, thresh=cfg.rel_l1_thresh,
-                         coefficients=run.preset.coefficients, forced=forced,
+                         coefficients=run.preset.coefficients, forced=why,
                          has_cache=b.residual_fits(x[ch.sl]), consecutive_skips=b.consecutive_skips,
                          max_consecutive_skips=cfg.max_consecutive_skips)
             b.accumulated = dec.accumulated
@@ -288,13 +329,14 @@ class TeaCacheRegistration:
     def _apply_cached(self, ctx, x, out=None):
         """x + cached residual for every skipped chunk (into `out` if given)."""
         run = ctx.run
+        extrapolate = run.config.extrapolate
         if out is None and len(ctx.chunks) == 1:
-            b = run.branches[ctx.chunks[0].key]
-            return x + b.residual.to(device=x.device, dtype=x.dtype)
+            r = run.branches[ctx.chunks[0].key].estimate(ctx.sigma, extrapolate)
+            return x + r.to(device=x.device, dtype=x.dtype)
         out = torch.empty_like(x) if out is None else out
         for ch, skip in zip(ctx.chunks, ctx.skip):
             if skip:
-                r = run.branches[ch.key].residual
+                r = run.branches[ch.key].estimate(ctx.sigma, extrapolate)
                 out[ch.sl] = x[ch.sl] + r.to(device=x.device, dtype=x.dtype)
         return out
 
@@ -308,7 +350,11 @@ class TeaCacheRegistration:
         dev = "cpu" if cfg.cache_device == "cpu" else y.device
         for ch, skip in zip(ctx.chunks, ctx.skip):
             if not skip:
-                run.branches[ch.key].residual = (y[ch.sl] - x_in[ch.sl]).to(dev)
+                b = run.branches[ch.key]
+                # a line through residuals made under other block patches would be meaningless
+                b.store_residual((y[ch.sl] - x_in[ch.sl]).to(dev), ctx.sigma,
+                                 keep_previous=cfg.extrapolate and b.residual_sig == ctx.patch_sig)
+                b.residual_sig = ctx.patch_sig
         run.note_cache_size()
         if any(ctx.skip):
             y = self._apply_cached(ctx, x_in, out=y.clone())
@@ -330,6 +376,15 @@ class _Gate:
         ctx = _CURRENT.get()
         if ctx is None or ctx.run.owner is not self.reg:
             return run_block()
+        if self.key in ctx.inside:          # our gate reached again through another node's
+            return run_block()              # patch that wraps it: gate each block once
+        ctx.inside.add(self.key)
+        try:
+            return self._gate(ctx, args, run_block)
+        finally:
+            ctx.inside.discard(self.key)
+
+    def _gate(self, ctx, args, run_block):
         first, last = self.position == 0, self.position == self.count - 1
         if first:
             self.reg.decide(ctx, self.key, args)
@@ -451,6 +506,7 @@ def apply_teacache(model, config: TeaCacheConfig, calibration_folder=None, calib
         m.remove_wrappers_with_key(kind, KEY)      # a second TeaCacheApply replaces the first
         m.add_wrapper_with_key(kind, KEY, fn)
     keys = adapter.block_keys(dm)
+    reg.block_keys = list(keys)
     if adapter.hook == "replace":
         existing = m.model_options.get("transformer_options", {}).get("patches_replace", {}).get("dit", {})
         for pos, key in enumerate(keys):

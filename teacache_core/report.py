@@ -55,7 +55,8 @@ def render(summary: dict) -> Image.Image:
     thr = float(summary.get("threshold") or 0)
     d.text((8, 6), _title(summary), fill=INK)
     if not summary.get("branches"):
-        d.text((8, TITLE_H + 20), "no model call reached TeaCache in this run", fill=INK)
+        d.text((8, TITLE_H + 20), summary.get("note") or
+               "no model call reached TeaCache in this run", fill=INK)
     for label, recs in summary.get("branches", {}).items():
         rects = lay["strips"][label]
         y0 = rects[0][1] if rects else TITLE_H
@@ -75,6 +76,8 @@ def render(summary: dict) -> Image.Image:
 
 
 def _title(s: dict) -> str:
+    if "preset" not in s:
+        return f"TeaCache - {s.get('model', '')}"
     preset = s.get("preset", "?")
     return (f"TeaCache - {s.get('model', '')} | {preset} | indicator {s.get('indicator', '?')} "
             f"| threshold {s.get('threshold', 0):g} | est. {s.get('estimated_speedup', 1):.2f}x")

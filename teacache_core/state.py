@@ -15,6 +15,22 @@ from .coefficients import Preset
 from .policy import forced_first_steps
 
 
+# How far along the line through the last two computed residuals a skipped call goes, at
+# most, in units of the last computed interval. Measured on the trained proxy (BENCHMARKS.md):
+# following the line all the way overshoots on long runs of skips (worse than reusing at high
+# thresholds); half an interval was best or near best at every threshold and sampler tried.
+MAX_EXTRAPOLATION = 0.5
+
+
+def extrapolation_weight(ratio: float) -> float:
+    """How far to follow the line through the last two residuals: `ratio` is the distance from
+    the last computed sigma in units of the last computed interval, capped at
+    MAX_EXTRAPOLATION."""
+    if ratio != ratio or ratio <= 0:
+        return 0.0
+    return min(ratio, MAX_EXTRAPOLATION)
+
+
 @dataclass
 class StepRecord:
     step: int
@@ -34,12 +50,38 @@ class BranchState:
     prev_output: torch.Tensor | None = None     # calibration only
     accumulated: float = 0.0
     residual: torch.Tensor | None = None
+    residual_sigma: float | None = None
+    prev_residual: torch.Tensor | None = None   # kept only when extrapolating
+    prev_residual_sigma: float | None = None
     consecutive_skips: int = 0
     last_call: tuple | None = None               # (sigma, input checksum) of the last call
+    residual_sig: tuple = ()                     # other nodes' block patches it was made under
     records: list = field(default_factory=list)
 
     def residual_fits(self, x: torch.Tensor) -> bool:
         return self.residual is not None and self.residual.shape == x.shape
+
+    def store_residual(self, residual: torch.Tensor, sigma: float, keep_previous: bool):
+        """Cache the residual of a computed call (and, to extrapolate, the one before)."""
+        if keep_previous and self.residual is not None and self.residual.shape == residual.shape:
+            self.prev_residual, self.prev_residual_sigma = self.residual, self.residual_sigma
+        else:
+            self.prev_residual, self.prev_residual_sigma = None, None
+        self.residual, self.residual_sigma = residual, sigma
+
+    def estimate(self, sigma: float, extrapolate: bool) -> torch.Tensor:
+        """The residual to add on a skipped call at `sigma`: the cached one (published
+        TeaCache) or, with `extrapolate`, the straight line through the last two computed
+        residuals (in sigma), where there are two at distinct sigmas."""
+        r = self.residual
+        if not extrapolate or self.prev_residual is None:
+            return r
+        s1, s0 = self.residual_sigma, self.prev_residual_sigma
+        span = s1 - s0
+        if not span or abs(span) < 1e-8 * max(abs(s0), abs(s1), 1e-8):
+            return r
+        w = extrapolation_weight((sigma - s1) / span)
+        return r if w == 0 else r + (r - self.prev_residual) * w
 
 
 class RunState:
@@ -90,7 +132,7 @@ class RunState:
         """Track the most memory the cached tensors (residuals, previous indicators) held."""
         n = 0
         for b in self.branches.values():
-            for t in (b.residual, b.prev_indicator, b.prev_output):
+            for t in (b.residual, b.prev_residual, b.prev_indicator, b.prev_output):
                 if t is not None:
                     n += t.numel() * t.element_size()
         self.peak_cache_bytes = max(self.peak_cache_bytes, n)
@@ -101,6 +143,7 @@ class RunState:
             b.prev_indicator = None
             b.prev_output = None
             b.residual = None
+            b.prev_residual = None
 
     # ---- reporting -------------------------------------------------------------------
     def branch_counts(self):
@@ -129,7 +172,8 @@ class RunState:
                        f"{len(steps)}/{self.total_steps} steps")
         else:
             skipped = "no model call reached TeaCache"
-        mode = ", retention mode" if self.retention else ""
+        mode = (", retention mode" if self.retention else "") + \
+            (", skips extrapolated" if self.config.extrapolate else "")
         return (f"TeaCache: {self.model_desc} | {coeffs}{mode} | thresh "
                 f"{self.config.rel_l1_thresh:g} | {skipped} | blocks ran in "
                 f"{self.calls_blocks_ran}/{self.calls} calls (est. {self.estimated_speedup():.2f}x)")
@@ -143,6 +187,7 @@ class RunState:
             "total_steps": self.total_steps,
             "forced_first": self.forced_first,
             "retention": self.retention,
+            "skip_estimate": self.config.skip_estimate,
             "indicator": self.preset.indicator,
             "output_fingerprint": self.output_fingerprint,
             "calibration": self.calibration,
@@ -179,3 +224,5 @@ class CallContext:
     x_in: torch.Tensor | None = None
     final: torch.Tensor | None = None             # output when every chunk skips
     model_output: object = None                    # raw diffusion-model output (calibration)
+    patch_sig: tuple = ()                          # other nodes' block patches in this call
+    inside: set = field(default_factory=set)       # gates (block keys) running right now

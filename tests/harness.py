@@ -13,13 +13,13 @@ from comfyui_teacache.teacache_core.patching import registration_of
 
 
 def apply(model, thresh, start=0, end=-1, model_type="auto", cache_device="model_device",
-          retention=False, max_skips=0):
+          retention=False, max_skips=0, skip_estimate="reuse"):
     """TeaCacheApply exactly as ComfyUI runs it: validate_inputs, then execute."""
     msg = TeaCacheApply.validate_inputs(thresh, start, end, max_skips)
     if msg is not True:
         raise ValueError(msg)
     return TeaCacheApply.execute(model, thresh, start, end, model_type, cache_device, retention,
-                                 max_skips).result[0]
+                                 max_skips, skip_estimate).result[0]
 
 
 def count_calls(modules):
