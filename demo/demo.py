@@ -1,32 +1,60 @@
-"""Demo: sample a small trained Wan-architecture model through real ComfyUI, without and with
-TeaCache, and show what changed.
+"""Demo: run the Wan 2.1 example workflow through a real ComfyUI server, without and with
+TeaCache, on a small trained model, and show what changed.
 
-For every setting it runs ComfyUI's own KSampler (euler, CFG) on the same seeds, interleaved,
-several repetitions, and prints: transformer-block executions, steps skipped, the median
-wall-time ratio against the uncached run, and the PSNR of the final latent against the
-uncached one. It writes out/demo_preview.png (frames of each result, three latent channels as
-RGB) and out/demo_results.json.
+What it does (./run_demo.sh; --help for the settings):
+1. Starts ComfyUI (`main.py --cpu`, 127.0.0.1, a free port, every folder in a temporary
+   directory) with this pack linked into custom_nodes as a user's clone is, and the bundled
+   tiny model models/wan_proxy.safetensors (ComfyUI's own WanModel, 6 blocks, trained by
+   scripts/train_proxy.py on the synthetic world of benchmarks/proxy.py) under the file name
+   the workflow loads.
+2. Loads example_workflows/wan2.1_t2v_1.3B_teacache.json and converts it to ComfyUI's API
+   format with the server's /object_info, as the page's Queue button does. Only what cannot
+   exist at this size is replaced: the text encoder and the VAE, by the demo-only nodes of
+   demo/teacache_demo_nodes (the proxy world's "text encoder" and a decoder of its latents).
+   Small overrides, printed: latent size, steps, seed, the prompt. A SaveLatent node is added
+   after the sampler, for the fidelity numbers.
+3. Queues it without TeaCache (the TeaCache node bypassed as the UI's Ctrl+B does: the
+   sampler gets TeaCache's input model; TeaCache Report, with nothing to report then, muted) and
+   with TeaCache at a few thresholds, on the same seed, for a few prompts, several
+   repetitions, interleaved. Each run is timed from POST /prompt until /history has it.
+4. Prints a table (TeaCache's skipped steps from its log line, median time, speed-up, PSNR of
+   the final latent against the uncached run) and writes into out/: an animated WEBP
+   comparing the decoded videos side by side, a PNG strip of the same, each threshold's
+   TeaCache Report image, the numbers as JSON and the server's log.
 
-The model (models/wan_proxy.safetensors) is ComfyUI's WanModel trained by
-scripts/train_proxy.py on synthetic moving-blob videos (benchmarks/proxy.py); it is loaded
-with ComfyUI's own loader. Speed ratios on a tiny model on a CPU understate what a real
-14B model gets, where the blocks are nearly all of the step time.
+Speed-ups on a 2.3M-parameter model on a CPU understate a real model's: here the text
+encoding, VAE, sampler and server overheads are a large part of each run.
 """
 from __future__ import annotations
 
 import argparse
 import json
 import math
+import os
+import re
+import shutil
+import signal
 import statistics
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "devtools"))
-sys.path.insert(0, str(ROOT))
+sys.path.append(str(ROOT))              # benchmarks.proxy
 
-from comfy_env import load_pack  # noqa: E402
+import workflows as wfl  # noqa: E402
+from comfy_server import ComfyServer, executed_nodes  # noqa: E402
+
+DEMO_PACK = ROOT / "demo" / "teacache_demo_nodes"
+WORKFLOW = ROOT / "example_workflows" / "wan2.1_t2v_1.3B_teacache.json"
+MODEL = ROOT / "models" / "wan_proxy.safetensors"
+STANDINS = {"CLIPLoader": "TeaCacheDemoProxyTextEncoderLoader",
+            "VAELoader": "TeaCacheDemoProxyVAELoader"}
+LATENT_NODE = "EmptyHunyuanLatentVideo"
+SUMMARY_RE = re.compile(r"skipped (\d+)/(\d+) model calls per cond .*blocks ran in "
+                        r"(\d+)/(\d+) calls \(est\. ([\d.]+)x\)")
 
 
 def psnr(x, ref) -> float:
@@ -35,115 +63,340 @@ def psnr(x, ref) -> float:
     return math.inf if mse == 0 else 10 * math.log10(rng * rng / mse)
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--model", default=str(ROOT / "models" / "wan_proxy.safetensors"))
-    ap.add_argument("--steps", type=int, default=30)
-    ap.add_argument("--cfg", type=float, default=5.0)
-    ap.add_argument("--frames", type=int, default=5)
-    ap.add_argument("--size", type=int, default=16, help="latent height and width")
-    ap.add_argument("--thresholds", default="0.05,0.1,0.2,0.3")
-    ap.add_argument("--prompts", type=int, default=2, help="evaluation prompts (seeds) averaged")
-    ap.add_argument("--repeats", type=int, default=3)
+def parse_args(argv):
+    ap = argparse.ArgumentParser(prog="run_demo.sh", description=__doc__.split("\n\n")[0],
+                                 epilog="--in-process runs the older in-process demo "
+                                        "(no server; see demo/in_process.py --help).")
+    ap.add_argument("--workflow", default=str(WORKFLOW), help="UI-format workflow to run")
+    ap.add_argument("--model", default=str(MODEL))
+    ap.add_argument("--steps", type=int, default=None, help="default: the workflow's")
+    ap.add_argument("--seed", type=int, default=None, help="default: the workflow's")
+    ap.add_argument("--thresholds", default=None,
+                    help="comma-separated rel_l1_thresh values; default: the workflow's and "
+                         "0.15")
+    ap.add_argument("--no-extrapolate", dest="extrapolate", action="store_false",
+                    help="leave out the run with skip_estimate = extrapolate (at the highest "
+                    "threshold)")
+    ap.add_argument("--prompts", type=int, default=2, help="proxy evaluation prompts")
+    ap.add_argument("--repeats", type=int, default=3, help="timed repetitions of every run")
+    ap.add_argument("--size", default="128x128x17",
+                    help="WxHxFRAMES of the video (latent: /8, /8, 1 + (F-1)/4)")
+    ap.add_argument("--threads", type=int, default=1,
+                    help="torch threads of the server (OMP_NUM_THREADS); 1 is as fast as 2 "
+                         "for this tiny model and steadier on shared cores")
     ap.add_argument("--out", default=str(ROOT / "out"))
-    a = ap.parse_args()
+    return ap.parse_args(argv)
 
-    load_pack()
-    import torch
-    import logging
-    import comfy.sd
-    import nodes
-    import comfy.utils
-    from benchmarks.proxy import EVAL_PROMPTS, make_context, make_uncond_context
-    from comfyui_teacache.nodes.apply import TeaCacheApply
-    from comfyui_teacache.teacache_core.patching import registration_of
 
-    torch.set_num_threads(max(1, torch.get_num_threads()))
-    logging.getLogger().setLevel(logging.WARNING)
-    comfy.utils.PROGRESS_BAR_ENABLED = False
-    model = comfy.sd.load_diffusion_model(a.model)
-    dm = model.get_model_object("diffusion_model")
-    print(f"model: {Path(a.model).name} -> {type(model.model).__name__} / {type(dm).__name__}, "
-          f"dim {dm.dim}, {len(dm.blocks)} blocks; latent 16x{a.frames}x{a.size}x{a.size}, "
-          f"{a.steps} steps euler, cfg {a.cfg}")
+def main(argv=None):
+    argv = sys.argv[1:] if argv is None else argv
+    if "--in-process" in argv:
+        sys.path.insert(0, str(ROOT / "demo"))
+        import in_process
+        return in_process.main([a for a in argv if a != "--in-process"])
+    a = parse_args(argv)
+    from comfy_env import comfyui_path
+    comfy = comfyui_path()
 
-    blocks = {"n": 0}
-    for b in dm.blocks:
-        b.register_forward_pre_hook(lambda *_: blocks.__setitem__("n", blocks["n"] + 1))
+    # SIGTERM (e.g. a CI timeout) unwinds like Ctrl-C, so the server is always stopped
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    base = Path(tempfile.mkdtemp(prefix="teacache-demo-"))
+    server = ComfyServer(base, comfy, node_packs={"teacache_demo_nodes": DEMO_PACK},
+                         env={"OMP_NUM_THREADS": str(a.threads)})
+    try:
+        return run(a, server)
+    finally:
+        server.stop()
+        shutil.rmtree(base, ignore_errors=True)
 
-    thresholds = [float(t) for t in a.thresholds.split(",") if t.strip()]
-    settings = [("no TeaCache", None)] + [(f"TeaCache {t:g}", t) for t in thresholds]
-    models = {name: (model if t is None else TeaCacheApply.execute(
-        model, t, 0, -1, "auto", "model_device", False, 0).result[0]) for name, t in settings}
-    prompts = EVAL_PROMPTS[:a.prompts]
-    latent = {"samples": torch.zeros(1, 16, a.frames, a.size, a.size)}
 
-    def run(m, i):
-        pos = [[make_context(prompts[i]), {}]]
-        neg = [[make_uncond_context(), {}]]
-        blocks["n"] = 0
-        t0 = time.perf_counter()
-        out = nodes.common_ksampler(m, 100 + i, a.steps, a.cfg, "euler", "simple", pos, neg,
-                                    latent)[0]["samples"]
-        return out, time.perf_counter() - t0, blocks["n"]
-
-    for name, _ in settings:                      # warm-up (first-call costs)
-        run(models[name], 0)
-    times = {name: [] for name, _ in settings}
-    results = {}
-    for rep in range(a.repeats):                  # interleaved repetitions
-        for name, _ in settings:
-            for i in range(len(prompts)):
-                out, dt, n = run(models[name], i)
-                times[name].append(dt)
-                results[(name, i)] = (out, n)
-    rows = []
-    base_t = statistics.median(times["no TeaCache"])
-    for name, t in settings:
-        ps = [psnr(results[(name, i)][0], results[("no TeaCache", i)][0]) for i in range(len(prompts))]
-        n = statistics.mean(results[(name, i)][1] for i in range(len(prompts)))
-        s = registration_of(models[name]).last_summary if t is not None else None
-        skipped = 0 if s is None else sum(1 for r in s["branches"]["cond"] if not r["computed"])
-        rows.append({"setting": name, "threshold": t, "blocks_run": n, "steps_skipped": skipped,
-                     "steps": a.steps, "median_s": statistics.median(times[name]),
-                     "speedup": base_t / statistics.median(times[name]),
-                     "psnr_db_mean": statistics.mean(ps), "psnr_db_worst": min(ps)})
-    print(f"\n{'setting':<16}{'skipped':>9}{'blocks':>8}{'time':>9}{'speed-up':>10}{'PSNR dB':>9}{'worst':>8}")
-    for r in rows:
-        p = "inf" if math.isinf(r["psnr_db_mean"]) else f"{r['psnr_db_mean']:.1f}"
-        w = "inf" if math.isinf(r["psnr_db_worst"]) else f"{r['psnr_db_worst']:.1f}"
-        print(f"{r['setting']:<16}{r['steps_skipped']:>5}/{r['steps']:<3}{r['blocks_run']:>8.0f}"
-              f"{r['median_s']:>8.2f}s{r['speedup']:>9.2f}x{p:>9}{w:>8}")
-    print("\nPSNR: final latent against the uncached run (same seed), mean and worst over "
-          f"{len(prompts)} prompt(s); speed-up: median of {a.repeats * len(prompts)} timed runs.")
-
+def run(a, server: ComfyServer):
     out_dir = Path(a.out)
     out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "demo_results.json").write_text(json.dumps(rows, indent=2))
-    write_preview(out_dir / "demo_preview.png", [(name, results[(name, 0)][0]) for name, _ in settings],
-                  model.model.latent_format)
-    print(f"wrote {out_dir / 'demo_preview.png'} and {out_dir / 'demo_results.json'}")
+    wf = wfl.load(a.workflow)
+    unet = wfl.ui_nodes_of(wf, "UNETLoader")[0]["widgets_values"][0]
+    dest = server.base / "models" / "diffusion_models" / unet
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    dest.symlink_to(Path(a.model).resolve())
+
+    t0 = time.monotonic()
+    server.start()
+    version = _comfy_version(server.comfy)
+    print(f"ComfyUI {version} serving on {server.url} (pid {server.proc.pid}, "
+          f"{a.threads} torch thread(s), started in {server.startup_s:.1f} s; base folder "
+          f"{server.base})")
+    object_info = server.get_json("/object_info")
+
+    # ---- the settings: the workflow as shipped, with TeaCache bypassed, at a few thresholds
+    tc = wfl.ui_nodes_of(wf, "TeaCacheApply")
+    if len(tc) != 1:
+        raise SystemExit(f"{a.workflow}: expected one TeaCache node, found {len(tc)}")
+    tc = tc[0]
+    wf_thresh = tc["widgets_values"][0]
+    thresholds = ([float(t) for t in a.thresholds.split(",") if t.strip()]
+                  if a.thresholds else [wf_thresh, 0.15])
+    report_ids = [n["id"] for n in wfl.ui_nodes_of(wf, "TeaCacheReport")]
+    after_report = [ln[3] for ln in wf["links"] if ln[1] in report_ids]
+    settings = [("no TeaCache", None,
+                 wfl.set_mode(wfl.set_mode(wf, [tc["id"]], wfl.BYPASSED),
+                              report_ids + after_report, wfl.MUTED))]
+    # the TeaCache widgets in input order (the server's), as the page lays them out
+    info = object_info["TeaCacheApply"]["input"]
+    widgets = [n for sec in ("required", "optional") for n, spec in info.get(sec, {}).items()
+               if n != "model"]
+    est_at = widgets.index("skip_estimate")
+    for t in thresholds:
+        w = json.loads(json.dumps(wf))
+        next(n for n in w["nodes"] if n["id"] == tc["id"])["widgets_values"][0] = t
+        settings.append((f"TeaCache {t:g}", t, w))
+    if a.extrapolate:
+        # the highest threshold again with skip_estimate = extrapolate: same rule, same skips,
+        # a closer result (BENCHMARKS.md)
+        t = max(thresholds)
+        w = json.loads(json.dumps(wf))
+        vals = next(n for n in w["nodes"] if n["id"] == tc["id"])["widgets_values"]
+        vals[0], vals[est_at] = t, "extrapolate"
+        settings.append((f"TeaCache {t:g} extrap.", t, w))
+
+    from benchmarks.proxy import EVAL_PROMPTS
+    prompts = [p.text for p in EVAL_PROMPTS[:a.prompts]]
+    width, height, length = (int(v) for v in a.size.lower().split("x"))
+    base_api = wfl.ui_to_api(wf, object_info)
+    ks_id, ks = next(iter(wfl.nodes_of(base_api, "KSampler").items()))
+    steps = a.steps or ks["inputs"]["steps"]
+    seed = ks["inputs"]["seed"] if a.seed is None else a.seed
+    pos_id = ks["inputs"]["positive"][0]
+    lat = next(iter(wfl.nodes_of(base_api, LATENT_NODE).values()))["inputs"]
+    print(f"workflow: {Path(a.workflow).name} ({len(base_api)} nodes queued), model file "
+          f"{unet} = {Path(a.model).name}")
+    print(f"  replaced: {', '.join(f'{k} -> {v}' for k, v in STANDINS.items())} "
+          f"(demo/teacache_demo_nodes); added: SaveLatent after the KSampler")
+    print(f"  overrides: latent {lat['width']}x{lat['height']}x{lat['length']} -> "
+          f"{width}x{height}x{length} (latent 16x{1 + (length - 1) // 4}x{height // 8}x"
+          f"{width // 8}), steps {ks['inputs']['steps']} -> {steps}, seed "
+          f"{ks['inputs']['seed']} -> {seed}, positive prompt "
+          f"{base_api[pos_id]['inputs']['text'][:32] + '...'!r} -> a proxy prompt; kept: "
+          f"{ks['inputs']['sampler_name']}/{ks['inputs']['scheduler']}, cfg "
+          f"{ks['inputs']['cfg']}, shift "
+          f"{next(iter(wfl.nodes_of(base_api, 'ModelSamplingSD3').values()))['inputs']['shift']}")
+    for i, p in enumerate(prompts):
+        print(f"  prompt {i}: {p!r}")
+    print("  settings: no TeaCache (bypassed; TeaCache Report muted), "
+          + ", ".join(f"TeaCache rel_l1_thresh {t:g}" for t in thresholds)
+          + f" (workflow's: {wf_thresh:g})"
+          + (f", and {max(thresholds):g} with skip_estimate extrapolate" if a.extrapolate else "")
+          + f"; {a.repeats} repetition(s), interleaved")
+
+    def api_prompt(ui, text):
+        p = wfl.ui_to_api(ui, object_info)
+        for node in p.values():
+            node["class_type"] = STANDINS.get(node["class_type"], node["class_type"])
+            if node["class_type"] == LATENT_NODE:
+                node["inputs"].update(width=width, height=height, length=length)
+        p[ks_id]["inputs"].update(steps=steps, seed=seed)
+        p[pos_id]["inputs"]["text"] = text
+        p["9001"] = {"class_type": "SaveLatent",
+                     "inputs": {"samples": [ks_id, 0], "filename_prefix": "teacache_demo/latent"},
+                     "_meta": {"title": "Save Latent (demo)"}}
+        return p
+
+    runs = {}
+
+    def run_one(name, ui, i):
+        prompt = api_prompt(ui, prompts[i])
+        log_at = server.log_size()
+        t = time.perf_counter()
+        pid = server.queue(prompt)
+        entry = server.wait(pid, timeout=600, poll=0.02)
+        dt = time.perf_counter() - t
+        status = entry["status"]
+        if status.get("status_str") != "success":
+            raise RuntimeError(f"{name}, prompt {i} failed: "
+                               f"{json.dumps(status.get('messages'))[-3000:]}\n"
+                               f"{server.log_tail(40)}")
+        cached, _ = executed_nodes(entry)
+        if ks_id in cached:
+            raise RuntimeError(f"{name}, prompt {i}: the sampler's output came from "
+                               "ComfyUI's cache; the timing would be meaningless")
+        lines = [ln[ln.index("TeaCache: "):] for ln in server.log_since(log_at).splitlines()
+                 if "TeaCache: " in ln]
+        outs = entry["outputs"]
+        r = runs.setdefault((name, i), {"times": []})
+        r["times"].append(dt)
+        r["log"] = lines[-1] if lines else None
+        r["latent"] = server.output_file(outs["9001"]["latents"][0])
+        r["video"] = [server.output_file(im) for nid, o in outs.items()
+                      for im in o.get("images", []) if im["filename"].endswith(".webp")]
+        r["report"] = [server.output_file(im) for nid, o in outs.items()
+                       if int(nid) in after_report for im in o.get("images", [])]
+        return dt
+
+    print("\nwarm-up (each setting once, not timed) ...", flush=True)
+    for name, _, ui in settings:
+        run_one(name, ui, 0)
+    for r in runs.values():
+        r["times"].clear()
+    t_runs = time.monotonic()
+    print(f"timed runs ({a.repeats} x {len(prompts)} prompt(s) x {len(settings)} settings, "
+          "interleaved), seconds:", flush=True)
+    for rep in range(a.repeats):
+        line = []
+        for i in range(len(prompts)):
+            for name, _, ui in settings:
+                line.append(f"{run_one(name, ui, i):.2f}")
+        print(f"  repetition {rep + 1}: " + " ".join(line), flush=True)
+    print(f"  ({time.monotonic() - t_runs:.0f} s; order: for each prompt, "
+          + ", ".join(name for name, _, _ in settings) + ")")
+
+    rows = table(a, settings, prompts, runs, steps)
+    write_outputs(out_dir, server, settings, prompts, runs, rows, dict(
+        comfyui=version, workflow=Path(a.workflow).name, model=Path(a.model).name,
+        latent=[16, 1 + (length - 1) // 4, height // 8, width // 8], steps=steps, seed=seed,
+        sampler=ks["inputs"]["sampler_name"], scheduler=ks["inputs"]["scheduler"],
+        cfg=ks["inputs"]["cfg"], prompts=prompts, repeats=a.repeats,
+        server_threads=a.threads, cpu_count=os.cpu_count(),
+        total_s=round(time.monotonic() - t0, 1)))
+    return 0
 
 
-def write_preview(path, named, latent_format):
-    """One row per setting: every frame, latent channels 0-2 as RGB (shared normalisation)."""
+def table(a, settings, prompts, runs, steps):
+    from safetensors.torch import load_file
+    latent_format = _wan_latent_format()
+
+    def latent(name, i):
+        x = load_file(str(runs[(name, i)]["latent"]))["latent_tensor"].float()
+        return latent_format(x)
+
+    base = "no TeaCache"
+    base_t = statistics.median(t for i in range(len(prompts)) for t in runs[(base, i)]["times"])
+    rows = []
+    for name, thresh, _ in settings:
+        times = [t for i in range(len(prompts)) for t in runs[(name, i)]["times"]]
+        ps = [psnr(latent(name, i), latent(base, i)) for i in range(len(prompts))]
+        skipped, blocks, est = [], [], []
+        for i in range(len(prompts)):
+            line = runs[(name, i)]["log"]
+            m = SUMMARY_RE.search(line) if line else None
+            if thresh is not None and m is None:
+                raise RuntimeError(f"{name}: no TeaCache summary line in the server log")
+            skipped.append(int(m.group(1)) if m else 0)
+            blocks.append((int(m.group(3)), int(m.group(4))) if m else None)
+            est.append(float(m.group(5)) if m else 1.0)
+        if thresh is None and any(runs[(name, i)]["log"] for i in range(len(prompts))):
+            raise RuntimeError("the bypassed run logged a TeaCache line: bypass did not work")
+        med = statistics.median(times)
+        rows.append({
+            "setting": name, "threshold": thresh, "steps": steps,
+            "steps_skipped_per_prompt": skipped,
+            "steps_computed_per_prompt": [steps - s for s in skipped],
+            "block_calls_per_prompt": blocks, "est_speedup_per_prompt": est,
+            "times_s": [round(t, 3) for t in times], "median_s": round(med, 3),
+            "speedup": round(base_t / med, 3),
+            "psnr_db_per_prompt": [None if math.isinf(p) else round(p, 2) for p in ps],
+            "log_lines": [runs[(name, i)]["log"] for i in range(len(prompts))]})
+    w = max(9, 4 * len(prompts))
+    print(f"\n{'setting':<22}{'computed':>{w}}{'skipped':>{w}}{'median time':>13}"
+          f"{'speed-up':>10}{'(est.)':>8}{'PSNR dB':>9}{'worst':>7}")
+    for r in rows:
+        ps = [math.inf if p is None else p for p in r["psnr_db_per_prompt"]]
+        print(f"{r['setting']:<22}{', '.join(map(str, r['steps_computed_per_prompt'])):>{w}}"
+              f"{', '.join(map(str, r['steps_skipped_per_prompt'])):>{w}}"
+              f"{r['median_s']:>11.2f} s{r['speedup']:>9.2f}x"
+              f"{statistics.mean(r['est_speedup_per_prompt']):>7.2f}x"
+              f"{_db(statistics.mean(ps)):>9}{_db(min(ps)):>7}")
+    n = len(rows[0]["times_s"])
+    print(f"\ncomputed / skipped: sampling steps per cond out of {steps}, for each prompt, from "
+          f"TeaCache's log line; time: median of {n} runs, POST /prompt until /history has "
+          f"the result; speed-up: against no TeaCache (est.: TeaCache's own estimate from "
+          f"the share of model calls that ran the blocks); PSNR: final latent against the "
+          f"uncached run (same seed), mean and worst over {len(prompts)} prompt(s).")
+    return rows
+
+
+def _db(p):
+    return "inf" if math.isinf(p) else f"{p:.1f}"
+
+
+def write_outputs(out_dir, server, settings, prompts, runs, rows, meta):
     from PIL import Image, ImageDraw
-    lat = [latent_format.process_in(x)[0, :3].float() for _, x in named]
-    lo = min(float(x.min()) for x in lat)
-    hi = max(float(x.max()) for x in lat)
-    c, f, h, w = lat[0].shape
-    scale, label_w = max(1, 96 // h), 110
-    img = Image.new("RGB", (label_w + f * (w * scale + 4), len(lat) * (h * scale + 4)), "white")
-    draw = ImageDraw.Draw(img)
-    for r, ((name, _), x) in enumerate(zip(named, lat)):
-        y0 = r * (h * scale + 4)
-        draw.text((4, y0 + h * scale // 2 - 6), name, fill="black")
-        for k in range(f):
-            fr = ((x[:, k] - lo) / (hi - lo + 1e-8) * 255).clamp(0, 255).byte().permute(1, 2, 0)
-            tile = Image.fromarray(fr.numpy(), "RGB").resize((w * scale, h * scale), Image.NEAREST)
-            img.paste(tile, (label_w + k * (w * scale + 4), y0))
-    img.save(path)
+    names = [name for name, _, _ in settings]
+    written = []
+    # videos: rows = prompts, columns = settings, with labels
+    videos = {}
+    for key, r in runs.items():
+        with Image.open(r["video"][0]) as im:
+            frames = []
+            for k in range(getattr(im, "n_frames", 1)):
+                im.seek(k)
+                frames.append(im.convert("RGB").copy())
+            videos[key] = frames
+    fw, fh = videos[(names[0], 0)][0].size
+    label_h, pad = 16, 4
+    cols, nrows = len(names), len(prompts)
+    grid_w, grid_h = cols * (fw + pad) + pad, nrows * (fh + label_h + pad) + pad
+    frames = []
+    for k in range(len(videos[(names[0], 0)])):
+        canvas = Image.new("RGB", (grid_w, grid_h), "white")
+        draw = ImageDraw.Draw(canvas)
+        for i in range(nrows):
+            for j, name in enumerate(names):
+                x, y = pad + j * (fw + pad), pad + i * (fh + label_h + pad)
+                draw.text((x + 2, y + 2), name, fill="black")
+                canvas.paste(videos[(name, i)][min(k, len(videos[(name, i)]) - 1)],
+                             (x, y + label_h))
+        frames.append(canvas)
+    webp = out_dir / "demo_compare.webp"
+    frames[0].save(webp, save_all=True, append_images=frames[1:], duration=125, loop=0,
+                   lossless=True)
+    written.append(webp)
+    # a still strip: every 4th frame of prompt 0, one row per setting
+    pick = list(range(0, len(frames), 4))
+    strip = Image.new("RGB", (110 + len(pick) * (fw + pad), len(names) * (fh + pad)), "white")
+    draw = ImageDraw.Draw(strip)
+    for r_, name in enumerate(names):
+        y = r_ * (fh + pad)
+        draw.text((4, y + fh // 2 - 6), name, fill="black")
+        for c, k in enumerate(pick):
+            strip.paste(videos[(name, 0)][k], (110 + c * (fw + pad), y))
+    png = out_dir / "demo_compare.png"
+    strip.save(png)
+    written.append(png)
+    for name, thresh, _ in settings:
+        if thresh is None:
+            continue
+        src = runs[(name, 0)]["report"]
+        if src:
+            extra = "_extrapolate" if name.endswith("extrap.") else ""
+            dst = out_dir / f"demo_teacache_report_{thresh:g}{extra}.png"
+            shutil.copyfile(src[0], dst)
+            written.append(dst)
+    res = out_dir / "demo_results.json"
+    res.write_text(json.dumps({"meta": meta, "rows": rows}, indent=2))
+    written.append(res)
+    log = out_dir / "demo_server.log"
+    shutil.copyfile(server.log_path, log)
+    written.append(log)
+    print("\nwrote:\n" + "\n".join(f"  {p}" for p in written))
+    print(f"(total {meta['total_s']:.0f} s)")
+
+
+def _wan_latent_format():
+    """ComfyUI's Wan 2.1 latent format, process_in: the model's own latent space."""
+    from comfy_env import comfyui_path
+    p = str(comfyui_path())
+    if p not in sys.path:
+        sys.path.insert(0, p)
+    import comfy.latent_formats
+    return comfy.latent_formats.Wan21().process_in
+
+
+def _comfy_version(comfy: Path) -> str:
+    f = comfy / "comfyui_version.py"
+    for line in f.read_text().splitlines() if f.exists() else []:
+        if line.startswith("__version__"):
+            return line.split("=")[1].strip().strip("\"'")
+    return "(unknown version)"
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -37,7 +37,7 @@ NODE = {
     "CLIPTextEncode": ([("clip", "CLIP")], [("CONDITIONING", "CONDITIONING")], ["text"]),
     "TeaCacheApply": ([("model", "MODEL")], [("MODEL", "MODEL")],
                       ["rel_l1_thresh", "start_step", "end_step", "model_type", "cache_device",
-                       "retention_mode", "max_consecutive_skips"]),
+                       "retention_mode", "max_consecutive_skips", "skip_estimate"]),
     "TeaCacheReport": ([("model", "MODEL"), ("latent", "LATENT")],
                        [("report", "IMAGE"), ("json", "STRING")], []),
     "ModelSamplingSD3": ([("model", "MODEL")], [("MODEL", "MODEL")], ["shift"]),
@@ -113,6 +113,10 @@ HF_FLUX = "https://huggingface.co/black-forest-labs/FLUX.1-dev/resolve/main"
 HF_MOCHI = "https://huggingface.co/Comfy-Org/mochi_preview_repackaged/resolve/main/split_files"
 HF_QWEN = "https://huggingface.co/Comfy-Org/Qwen-Image_ComfyUI/resolve/main/split_files"
 HF_HIDREAM = "https://huggingface.co/Comfy-Org/HiDream-I1_ComfyUI/resolve/main/split_files"
+HF_COSMOS2 = "https://huggingface.co/Comfy-Org/Cosmos_Predict2_repackaged/resolve/main"
+HF_COSMOS_TE = ("https://huggingface.co/comfyanonymous/cosmos_1.0_text_encoder_and_VAE_ComfyUI/"
+                "resolve/main/text_encoders")
+HF_ZIMAGE = "https://huggingface.co/Comfy-Org/z_image_turbo/resolve/main/split_files"
 
 NEG_WAN = ("色调艳丽，过曝，静态，细节模糊不清，字幕，风格，作品，画作，画面，静止，整体发灰，最差质量，低质量，"
            "JPEG压缩残留，丑陋的，残缺的，多余的手指，画得不好的手部，画得不好的脸部，畸形的，毁容的，形态畸形的肢体，"
@@ -226,10 +230,10 @@ def teacache(g, pos, title="TeaCache", **settings):
 
 
 def tc_settings(thresh, model_type="auto", retention=False, start=0, end=-1, max_skips=0,
-                cache_device="model_device"):
+                cache_device="model_device", skip_estimate="reuse"):
     return dict(rel_l1_thresh=thresh, start_step=start, end_step=end, model_type=model_type,
                 cache_device=cache_device, retention_mode=retention,
-                max_consecutive_skips=max_skips)
+                max_consecutive_skips=max_skips, skip_estimate=skip_estimate)
 
 
 def note(g, pos, text, size=(460, 560)):
@@ -251,6 +255,9 @@ COMMON_NOTE = """
 - `retention_mode`: Wan's official `use_ret_steps` (first 5 steps computed, `_ret`
   coefficients): better motion at the same speed.
 - `max_consecutive_skips`: never skip more than this many steps in a row (0 = no cap).
+- `skip_estimate`: `reuse` (published TeaCache) adds the residual of the last computed step on
+  a skipped step; `extrapolate` continues the trend of the last two computed steps: same skips,
+  closer to the uncached result (BENCHMARKS.md).
 
 **Check it worked**: after each run the console prints one line, e.g.
 `TeaCache: <model> | coefficients ... | thresh ... | skipped 12/30 model calls per cond ...
@@ -327,7 +334,7 @@ def wan21_t2v():
 with `retention_mode`: 0.05-0.10. The 14B model: 0.14-0.2.
 
 **TeaCache Report** draws which steps were computed or skipped (connect the sampler's LATENT
-and the model the sampler used).
+and the model the sampler used). With TeaCache bypassed (Ctrl+B) to compare, it says so.
 """ + COMMON_NOTE + models_note(unet_ref, UMT5, WAN21_VAE))
     return g, {tc.id: settings}
 
@@ -823,6 +830,95 @@ presets (`hidream_i1_dev`, `hidream_i1_fast`).
     return g, {tc.id: settings}
 
 
+def cosmos_predict2_t2i():
+    """ComfyUI's official Cosmos Predict2 2B text-to-image graph (Comfy-Org workflow template
+    image_cosmos_predict2_2B_t2i: UNETLoader, CLIPLoader type cosmos with oldt5_xxl, Wan 2.1
+    VAE, EmptySD3LatentImage 1024x1024, KSampler euler/karras 35 steps cfg 4), TeaCache added."""
+    g = Graph("cosmos_predict2_2B_t2i_teacache")
+    unet_ref = model_ref("cosmos_predict2_2B_t2i.safetensors",
+                         f"{HF_COSMOS2}/cosmos_predict2_2B_t2i.safetensors", "diffusion_models")
+    t5 = model_ref("oldt5_xxl_fp8_e4m3fn_scaled.safetensors",
+                   f"{HF_COSMOS_TE}/oldt5_xxl_fp8_e4m3fn_scaled.safetensors", "text_encoders")
+    settings = tc_settings(0.1)
+    unet = g.add("UNETLoader", (20, 60), size=(380, 90), models=[unet_ref],
+                 unet_name=unet_ref["name"], weight_dtype="default")
+    clip = g.add("CLIPLoader", (20, 420), size=(380, 110), models=[t5], clip_name=t5["name"],
+                 type="cosmos", device="default")
+    pos = g.add("CLIPTextEncode", (450, 260), size=(420, 170),
+                title="CLIP Text Encode (Positive Prompt)",
+                text="On a rainy night, a girl holds an umbrella and looks at the camera. The "
+                     "rain keeps falling.")
+    neg = g.add("CLIPTextEncode", (450, 480), size=(420, 120),
+                title="CLIP Text Encode (Negative Prompt)", text="")
+    lat = g.add("EmptySD3LatentImage", (450, 660), size=(315, 110), width=1024, height=1024,
+                batch_size=1)
+    vae = g.add("VAELoader", (20, 620), size=(380, 60), models=[WAN21_VAE],
+                vae_name=WAN21_VAE["name"])
+    save = g.add("SaveImage", (1850, 60), size=(500, 540),
+                 filename_prefix="teacache/cosmos_predict2")
+    g.link(clip, 0, pos, "clip")
+    g.link(clip, 0, neg, "clip")
+    tc = ksampler_chain(g, unet, None, settings, pos, neg, lat, vae, save,
+                        dict(seed=42, steps=35, cfg=4, sampler_name="euler",
+                             scheduler="karras", denoise=1), tc_pos=(450, -40))
+    note(g, (-520, -40), """
+## TeaCache on Cosmos Predict2 2B (text to image)
+
+No coefficients are published for Cosmos Predict2: `auto` uses `uncalibrated`. Start with
+`rel_l1_thresh` **0.05-0.15** (0.1 here) and compare with TeaCache bypassed, or make your own
+coefficients with **TeaCache Calibrate** and pick `calib:<name>`. The 14B model
+(`cosmos_predict2_14B_t2i.safetensors`) takes the same settings.
+""" + COMMON_NOTE + models_note(unet_ref, t5, WAN21_VAE))
+    return g, {tc.id: settings}
+
+
+def z_image_turbo():
+    """ComfyUI's official Z-Image-Turbo text-to-image graph (Comfy-Org workflow template
+    image_z_image_turbo, unpacked from its subgraph: UNETLoader, ModelSamplingAuraFlow shift 3,
+    CLIPLoader type lumina2 with qwen_3_4b, ConditioningZeroOut as the negative, Flux VAE,
+    EmptySD3LatentImage 1024x1024, KSampler res_multistep/simple 8 steps cfg 1), TeaCache
+    added."""
+    g = Graph("z_image_turbo_teacache")
+    unet_ref = model_ref("z_image_turbo_bf16.safetensors",
+                         f"{HF_ZIMAGE}/diffusion_models/z_image_turbo_bf16.safetensors",
+                         "diffusion_models")
+    te = model_ref("qwen_3_4b.safetensors", f"{HF_ZIMAGE}/text_encoders/qwen_3_4b.safetensors",
+                   "text_encoders")
+    vae_ref = model_ref("ae.safetensors", f"{HF_ZIMAGE}/vae/ae.safetensors", "vae")
+    settings = tc_settings(0.05)
+    unet = g.add("UNETLoader", (20, 60), size=(380, 90), models=[unet_ref],
+                 unet_name=unet_ref["name"], weight_dtype="default")
+    ms = g.add("ModelSamplingAuraFlow", (450, 60), size=(260, 60), shift=3)
+    clip = g.add("CLIPLoader", (20, 420), size=(380, 110), models=[te], clip_name=te["name"],
+                 type="lumina2", device="default")
+    pos = g.add("CLIPTextEncode", (450, 300), size=(420, 170),
+                title="CLIP Text Encode (Positive Prompt)",
+                text="Latina female with thick wavy hair, harbor boats and pastel houses behind. "
+                     "Breezy seaside light, warm tones, cinematic close-up.")
+    neg = g.add("ConditioningZeroOut", (900, 420), size=(240, 30),
+                title="Negative (unused at cfg 1)")
+    lat = g.add("EmptySD3LatentImage", (450, 560), size=(315, 110), width=1024, height=1024,
+                batch_size=1)
+    vae = g.add("VAELoader", (20, 620), size=(380, 60), models=[vae_ref],
+                vae_name=vae_ref["name"])
+    save = g.add("SaveImage", (1850, 60), size=(500, 540), filename_prefix="teacache/z_image")
+    g.link(clip, 0, pos, "clip")
+    g.link(pos, 0, neg, "conditioning")
+    tc = ksampler_chain(g, unet, ms, settings, pos, neg, lat, vae, save,
+                        dict(seed=42, steps=8, cfg=1, sampler_name="res_multistep",
+                             scheduler="simple", denoise=1))
+    note(g, (-520, -40), """
+## TeaCache on Z-Image-Turbo
+
+No coefficients are published for Z-Image: `auto` uses `uncalibrated`. Recommended
+`rel_l1_thresh`: **0.05-0.15**; Turbo samples only 8 steps, each skip is an eighth of the
+trajectory, so start at the low end (0.05 here) and compare with TeaCache bypassed. With the
+non-distilled Z-Image (more steps) higher values pay off more. Lumina Image 2.0 (the same
+architecture) has published coefficients: `auto` picks `lumina2` (try 0.38).
+""" + COMMON_NOTE + models_note(unet_ref, te, vae_ref))
+    return g, {tc.id: settings}
+
+
 # file stem -> (builder, family adapter it needs)
 WORKFLOWS = {
     "wan2.1_t2v_1.3B_teacache": (wan21_t2v, "wan"),
@@ -835,6 +931,8 @@ WORKFLOWS = {
     "mochi_t2v_teacache": (mochi, "mochi"),
     "qwen_image_teacache": (qwen_image, "qwen_image"),
     "hidream_i1_full_teacache": (hidream, "hidream"),
+    "cosmos_predict2_2B_t2i_teacache": (cosmos_predict2_t2i, "cosmos"),
+    "z_image_turbo_teacache": (z_image_turbo, "lumina2"),
 }
 
 

@@ -49,6 +49,8 @@ STANDINS = {
     "text_encoders/clip_g_hidream.safetensors": dict(kind="text", width=1280, pooled=1280),
     "text_encoders/t5xxl_fp8_e4m3fn_scaled.safetensors": dict(kind="text", width=4096),
     "text_encoders/llama_3.1_8b_instruct_fp8_scaled.safetensors": dict(kind="text", width=4096),
+    "text_encoders/oldt5_xxl_fp8_e4m3fn_scaled.safetensors": dict(kind="text", width=1024),
+    "text_encoders/qwen_3_4b.safetensors": dict(kind="text", width=2560),
 }
 # diffusion models no loader node can load at tiny size: a placeholder under the name, so
 # that the page finds the file (the browser test); the e2e run of these workflows is skipped
@@ -64,6 +66,10 @@ PLACEHOLDERS = {
         "the smallest Qwen-Image ComfyUI's detection accepts is ~0.4B parameters (24 heads of "
         "128, 3584-wide text): too slow for this module's CPU budget (tests/test_qwen_image.py "
         "covers it in-process)",
+    "diffusion_models/z_image_turbo_bf16.safetensors":
+        "ComfyUI's detection knows only the 6B Z-Image (3840 wide, 30 layers), so no tiny "
+        "Z-Image loads through Load Diffusion Model (tests/test_lumina2.py covers it "
+        "in-process)",
 }
 FLUX_0375 = ("this ComfyUI detects FLUX.1 only at 24 heads of 128, so the smallest Flux its "
              "loader accepts is ~0.5B parameters: too slow for this module's CPU budget (runs "
@@ -143,6 +149,35 @@ def build_flux(path, seed=0):
     return path
 
 
+def _cosmos_predict2_sd(num_blocks, seed, hidden=192):
+    import comfy.ldm.cosmos.predict2 as p2
+    import comfy.ops
+    m = p2.MiniTrainDIT(
+        max_img_h=240, max_img_w=240, max_frames=128, in_channels=16, out_channels=16,
+        patch_spatial=2, patch_temporal=1, concat_padding_mask=True, model_channels=hidden,
+        num_blocks=num_blocks, num_heads=16, crossattn_emb_channels=1024, pos_emb_cls="rope3d",
+        pos_emb_learnable=True, pos_emb_interpolation="crop", use_adaln_lora=True,
+        adaln_lora_dim=256, rope_h_extrapolation_ratio=4.0, rope_w_extrapolation_ratio=4.0,
+        rope_t_extrapolation_ratio=1.0, extra_per_block_abs_pos_emb=False,
+        rope_enable_fps_modulation=False, operations=comfy.ops.disable_weight_init,
+        device="cpu", dtype=torch.float32)
+    tm._init_(m, seed)
+    return {k: v.detach().contiguous() for k, v in m.state_dict().items()}
+
+
+def build_cosmos_predict2(path, num_blocks=2, seed=0):
+    """A tiny Cosmos Predict2 text-to-image model (ComfyUI's MiniTrainDIT, 192 wide: 16 heads
+    of 12, the smallest its 3-D RoPE takes; T5 width 1024). ComfyUI 0.3.75's detection builds
+    10 blocks for a width it does not know: the model then has as many."""
+    import comfy.model_detection
+    sd = _cosmos_predict2_sd(num_blocks, seed)
+    built = comfy.model_detection.detect_unet_config(sd, "").get("num_blocks", 10)
+    if built != num_blocks:
+        sd = _cosmos_predict2_sd(built, seed)
+    save_file(sd, str(path))
+    return path
+
+
 def placeholder_reason(rel: str):
     """Why the e2e run cannot load the diffusion model `rel` at tiny size (None: it can)."""
     if rel in PLACEHOLDERS:
@@ -173,6 +208,8 @@ DIFFUSION_MODELS = {
     "checkpoints/ltx-video-2b-v0.9.1.safetensors":
         lambda p: build_ltxv_checkpoint(p, seed=7),
     "diffusion_models/flux1-dev.safetensors": lambda p: build_flux(p, seed=8),
+    "diffusion_models/cosmos_predict2_2B_t2i.safetensors":
+        lambda p: build_cosmos_predict2(p, seed=9),
 }
 
 

@@ -262,3 +262,56 @@ def test_example_loads_in_the_page(page, server, object_info, artifacts, stem):
             shutil.copy2(s, outside / s.name)
     print(f"\n{stem}: {len(res['nodes'])} nodes, screenshots in {here}"
           + (f" and {outside}" if outside else ""))
+
+
+BYPASS_JS = """
+async (wf) => {
+  await window.app.loadGraphData(wf);
+  await new Promise(r => setTimeout(r, 400));
+  return (await window.app.graphToPrompt()).output;
+}
+"""
+
+
+def test_bypass_and_mute_convert_as_the_page_does(page, object_info):
+    """The demo's uncached run: TeaCache bypassed (Ctrl+B), TeaCache Report and its preview
+    muted (Ctrl+M). The page's own conversion must equal devtools/workflows.py's."""
+    wf = ew.load(ew.EXAMPLES / "wan2.1_t2v_1.3B_teacache.json")
+    tc = ew.ui_nodes_of(wf, "TeaCacheApply")[0]["id"]
+    rep = ew.ui_nodes_of(wf, "TeaCacheReport")[0]["id"]
+    prev = [ln[3] for ln in wf["links"] if ln[1] == rep]
+    wf = ew.set_mode(ew.set_mode(wf, [tc], ew.BYPASSED), [rep] + prev, ew.MUTED)
+    theirs = page.evaluate(BYPASS_JS, wf)
+    ours = ew.ui_to_api(wf, object_info)
+    assert sorted(theirs, key=int) == sorted(ours, key=int)
+    for nid, node in ours.items():
+        assert theirs[nid]["class_type"] == node["class_type"]
+        assert set(theirs[nid]["inputs"]) == set(node["inputs"]), nid
+        for k, v in node["inputs"].items():
+            assert _same(theirs[nid]["inputs"][k], v), f"node {nid} {k}"
+
+
+def test_workflow_saved_before_an_appended_input_still_loads(page, object_info):
+    """Shared workflows are a public contract: one saved before `skip_estimate` was appended
+    (TeaCache with 7 widget values) loads with no error, every saved value in its place, and the
+    new input at its default; the page's prompt carries it."""
+    wf = ew.load(ew.EXAMPLES / "wan2.1_t2v_1.3B_teacache.json")
+    tc = ew.ui_nodes_of(wf, "TeaCacheApply")[0]
+    saved = tc["widgets_values"]
+    assert len(saved) == 8
+    tc["widgets_values"] = saved[:7]
+    at = len(page.teacache_log)
+    res = page.evaluate(LOAD_JS.replace("const wf = await (await fetch(url)).json();",
+                                        "const wf = url;"), wf)
+    assert not _problems(page.teacache_log[at:]), _problems(page.teacache_log[at:])
+    node = next(n for n in res["nodes"] if n["id"] == tc["id"])
+    assert not node["has_errors"]
+    shown = {w["name"]: w["value"] for w in node["widgets"]}
+    names = [w["name"] for w in node["widgets"]]
+    assert names[:8] == ["rel_l1_thresh", "start_step", "end_step", "model_type",
+                         "cache_device", "retention_mode", "max_consecutive_skips",
+                         "skip_estimate"]
+    for name, value in zip(names[:7], saved[:7]):
+        assert _same(shown[name], value), name
+    assert shown["skip_estimate"] == "reuse"
+    assert res["prompt"][str(tc["id"])]["inputs"]["skip_estimate"] == "reuse"

@@ -44,6 +44,9 @@ EXPECTED_LINES = {
     "mochi_t2v_teacache": [["Mochi"]],
     "qwen_image_teacache": [["Qwen-Image"]],
     "hidream_i1_full_teacache": [["HiDream"]],
+    "cosmos_predict2_2B_t2i_teacache": [
+        ["Cosmos Predict2 Text2Image", "uncalibrated", "thresh 0.1 ", "over 35/35 steps"]],
+    "z_image_turbo_teacache": [["Z-Image"]],
 }
 
 
@@ -89,6 +92,7 @@ def test_example_files_are_generated_and_complete():
             f"{stem}.json differs from tests/e2e_make_workflows.py: regenerate or update it"
         types = [n["type"] for n in wf["nodes"]]
         assert "TeaCacheApply" in types and "MarkdownNote" in types
+        assert all(n.get("mode", 0) == ew.ACTIVE for n in wf["nodes"])   # none muted/bypassed
         for n in wf["nodes"]:
             for m in n.get("properties", {}).get("models", []):
                 assert m["url"].startswith("https://huggingface.co/") and m["directory"]
@@ -119,6 +123,27 @@ def test_widget_order_mistake_is_caught(object_info):
     v[1], v[3] = v[3], v[1]                       # start_step <-> model_type
     with pytest.raises(ValueError, match="start_step"):
         ew.ui_to_api(wf, object_info)
+
+
+def test_bypassed_teacache_is_wired_through_as_the_page_does(object_info):
+    """Bypass (Ctrl+B) hands TeaCache's consumers TeaCache's own input; mute drops a node and
+    leaves its consumers' inputs unset (the demo's uncached run uses both)."""
+    wf = ew.load(ew.EXAMPLES / "wan2.1_t2v_1.3B_teacache.json")
+    tc = ew.ui_nodes_of(wf, "TeaCacheApply")[0]["id"]
+    rep = ew.ui_nodes_of(wf, "TeaCacheReport")[0]["id"]
+    plain = ew.ui_to_api(wf, object_info)
+    ms = next(iter(ew.nodes_of(plain, "ModelSamplingSD3")))
+    ks = next(iter(ew.nodes_of(plain, "KSampler")))
+    prev = next(iter(ew.nodes_of(plain, "PreviewImage")))
+    assert plain[ks]["inputs"]["model"] == [str(tc), 0]
+    bypassed = ew.ui_to_api(ew.set_mode(wf, [tc], ew.BYPASSED), object_info)
+    assert str(tc) not in bypassed
+    assert bypassed[ks]["inputs"]["model"] == [ms, 0]
+    assert bypassed[str(rep)]["inputs"]["model"] == [ms, 0]
+    muted = ew.ui_to_api(ew.set_mode(wf, [rep], ew.MUTED), object_info)
+    assert str(rep) not in muted and "images" not in muted[prev]["inputs"]
+    assert {k: v for k, v in bypassed.items() if k not in (ks, str(rep))} == \
+        {k: v for k, v in plain.items() if k not in (ks, str(rep), str(tc))}
 
 
 @pytest.mark.parametrize("stem", _params())
