@@ -40,7 +40,8 @@ from comfy_env import load_pack  # noqa: E402
 def parse():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--model", default=str(ROOT / "models" / "wan_proxy.safetensors"))
-    ap.add_argument("--steps", type=int, default=30)
+    ap.add_argument("--steps", type=int, default=24,
+                    help="sampling steps (24: N/2, N/3, N/4 are whole step counts)")
     ap.add_argument("--cfg", type=float, default=5.0)
     ap.add_argument("--prompts", type=int, default=8, help="evaluation prompts (>= 8 for the report)")
     ap.add_argument("--calib-prompts", type=int, default=8)
@@ -56,8 +57,11 @@ def parse():
 
 TEA_THRESHOLDS = {"uncalibrated": [0.05, 0.1, 0.2, 0.3, 0.45],
                   "wan2.1_t2v_1.3B": [0.05, 0.1, 0.2, 0.3, 0.45],
-                  "calibrated": [0.05, 0.1, 0.2, 0.3, 0.45]}
-EASY_THRESHOLDS = [0.05, 0.1, 0.2, 0.4, 0.8]
+                  "calibrated": [0.05, 0.1, 0.2, 0.3, 0.45],
+                  "uncalibrated+extrapolate": [0.05, 0.1, 0.2, 0.3, 0.45],
+                  "calibrated+extrapolate": [0.05, 0.1, 0.2, 0.3, 0.45]}
+TARGETS = (2.0, 3.0, 4.0)     # reductions at which every method is compared (interpolated)
+EASY_THRESHOLDS = [0.05, 0.1, 0.2, 0.4, 0.8, 1.6]
 
 
 def main():
@@ -117,8 +121,10 @@ def main():
             m, _ = apply_teacache(model, TeaCacheConfig(thr, model_type=kind),
                                   preset=dataclasses.replace(PRESETS[kind], match={}))
             return m
-        mt = "calib:proxy" if kind == "calibrated" else "uncalibrated"
-        return TeaCacheApply.execute(model, thr, 0, -1, mt, "model_device", False, 0).result[0]
+        base, _, estimate = kind.partition("+")
+        mt = "calib:proxy" if base == "calibrated" else "uncalibrated"
+        return TeaCacheApply.execute(model, thr, 0, -1, mt, "model_device", False, 0,
+                                     estimate or "reuse").result[0]
 
     methods = [("uncached", "none", None, lambda: model)]
     for div in (2, 3, 4):
@@ -141,10 +147,11 @@ def main():
         for i, p in enumerate(prompts):
             refs[i] = run(model, p, 100 + i, a.steps, sampler, lat_eval)
         for name, group, param, _ in methods:
-            ps, ss, bl, peak = [], [], [], 0
+            ps, ss, bl, sp, peak = [], [], [], [], 0
             for i, p in enumerate(prompts):
                 steps = a.steps // param if group == "fewer steps" else a.steps
-                out, _, n = run(built[name], p, 100 + i, steps, sampler, lat_eval)
+                out, dt, n = run(built[name], p, 100 + i, steps, sampler, lat_eval)
+                sp.append(refs[i][1] / dt)
                 ps.append(psnr(out, refs[i][0]))
                 ss.append(ssim(out, refs[i][0]))
                 bl.append(n)
@@ -155,34 +162,58 @@ def main():
             rows.append({"sampler": sampler, "method": name, "group": group, "param": param,
                          "blocks": statistics.mean(bl), "reduction": ref_blocks / statistics.mean(bl),
                          "psnr": _mean(ps), "psnr_worst": min(ps), "ssim": statistics.mean(ss),
-                         "ssim_worst": min(ss), "cache_bytes": peak if group.startswith("TeaCache") else None})
+                         "ssim_worst": min(ss), "wall_speedup": statistics.median(sp),
+                         "cache_bytes": peak if group.startswith("TeaCache") else None})
         print(f"{sampler}: fidelity done", flush=True)
 
     # ---- wall time at a latent where the blocks dominate --------------------------------------
-    timing_methods = ["uncached", "teacache[uncalibrated] 0", "easycache 0.2"]
+    # "uncached (copy)": the same model once more, a control for the noise of the machine
+    timing_methods = ["uncached", "uncached (copy)", "teacache[uncalibrated] 0", "easycache 0.2"]
+    built["uncached (copy)"] = model.clone()
     built["teacache[uncalibrated] 0"] = tea("uncalibrated", 0.0)
+    # time spent in TeaCache's own per-call work (indicator, distance, decision) at threshold 0
+    decide_s = {"t": 0.0}
+    reg0 = registration_of(built["teacache[uncalibrated] 0"])
+    plain_decide = reg0.decide
+
+    def timed_decide(*args, **kwargs):
+        t0 = time.perf_counter()
+        try:
+            return plain_decide(*args, **kwargs)
+        finally:
+            decide_s["t"] += time.perf_counter() - t0
+    reg0.decide = timed_decide
     tea_ths = thr_sets["uncalibrated"][1::2] if not a.quick else thr_sets["uncalibrated"]
     for t in tea_ths:
         timing_methods.append(f"teacache[uncalibrated] {t:g}")
+        timing_methods.append(f"teacache[uncalibrated+extrapolate] {t:g}")
     timing_methods = [m for m in timing_methods if m in built]
     sampler = a.samplers.split(",")[0]
     times = {m: [] for m in timing_methods}
     ideal = {}
     for m in timing_methods:                       # warm-up
         run(built[m], prompts[0], 7, a.steps, sampler, lat_time)
+    decide_share = []
     for rep in range(a.reps):
-        for m in timing_methods:
+        # alternate the order: a fixed order would favour whoever runs first after a pause
+        for m in (timing_methods if rep % 2 == 0 else timing_methods[::-1]):
+            decide_s["t"] = 0.0
             _, dt, n = run(built[m], prompts[0], 7, a.steps, sampler, lat_time)
             times[m].append(dt)
+            if m == "teacache[uncalibrated] 0":
+                decide_share.append(decide_s["t"] / dt)
             reg = registration_of(built[m]) if m.startswith("teacache") else None
             if reg is not None:
                 s = reg.last_summary
                 ideal[m] = s["calls"] / max(s["calls_blocks_ran"], 1)
     base = statistics.median(times["uncached"])
-    timing = [{"method": m, "median_s": statistics.median(times[m]),
-               "speedup": base / statistics.median(times[m]), "ideal": ideal.get(m),
-               "of_ideal": (base / statistics.median(times[m])) / ideal[m] if m in ideal else None}
-              for m in timing_methods]
+    # speed-up = median over repetitions of (uncached time / method time) in the same
+    # repetition: interleaving cancels most of the drift of a shared machine
+    timing = []
+    for m in timing_methods:
+        sp = statistics.median(b / t for b, t in zip(times["uncached"], times[m]))
+        timing.append({"method": m, "median_s": statistics.median(times[m]), "speedup": sp,
+                       "ideal": ideal.get(m), "of_ideal": sp / ideal[m] if m in ideal else None})
 
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -191,13 +222,48 @@ def main():
             "reps": a.reps, "machine": f"{platform.machine()}, {platform.processor() or 'cpu'}, "
             f"{torch.get_num_threads()} torch threads, torch {torch.__version__}",
             "model": Path(a.model).name, "command": " ".join(["benchmarks/run_benchmark.py"] + sys.argv[1:])}
-    (out / "results.json").write_text(json.dumps({"meta": meta, "fidelity": rows, "timing": timing},
-                                                 indent=1, default=str))
-    table = render_table(meta, rows, timing)
+    meta["decide_share_at_0"] = statistics.median(decide_share) if decide_share else None
+    matched = compare_at_targets(rows)
+    (out / "results.json").write_text(json.dumps({"meta": meta, "fidelity": rows, "timing": timing,
+                                                  "matched": matched}, indent=1, default=str))
+    table = render_table(meta, rows, timing, matched)
     (out / "table.md").write_text(table)
     plot(rows, out / "fidelity_vs_speedup.png")
     print(table)
     print(f"wrote {out}/results.json, table.md, fidelity_vs_speedup.png")
+
+
+def interpolate_at(points, target):
+    """PSNR of one method's curve at `target` reduction: piecewise linear in log(reduction)
+    between its measured points (sorted by reduction); None outside the measured range."""
+    pts = sorted((r, p) for r, p in points if math.isfinite(p))
+    for (r0, p0), (r1, p1) in zip(pts, pts[1:]):
+        if r0 <= target <= r1:
+            if r1 == r0:
+                return max(p0, p1)
+            f = (math.log(target) - math.log(r0)) / (math.log(r1) - math.log(r0))
+            return p0 + f * (p1 - p0)
+    for r, p in pts:
+        if abs(r - target) < 1e-9:
+            return p
+    return None
+
+
+def compare_at_targets(rows):
+    """Per sampler and target reduction: every method group's PSNR (mean and worst over the
+    prompts), interpolated; None where the group does not reach that reduction."""
+    out = []
+    for sampler in dict.fromkeys(r["sampler"] for r in rows):
+        for target in TARGETS:
+            entry = {"sampler": sampler, "target": target, "groups": {}}
+            for group in dict.fromkeys(r["group"] for r in rows if r["group"] != "none"):
+                g = [r for r in rows if r["sampler"] == sampler and r["group"] == group]
+                pts = [(r["reduction"], r["psnr"]) for r in g]
+                worst = [(r["reduction"], r["psnr_worst"]) for r in g]
+                entry["groups"][group] = (interpolate_at(pts, target),
+                                          interpolate_at(worst, target))
+            out.append(entry)
+    return out
 
 
 def _mean(v):
@@ -209,18 +275,41 @@ def _f(x, nd=2):
     return "inf" if isinstance(x, float) and math.isinf(x) else f"{x:.{nd}f}"
 
 
-def render_table(meta, rows, timing) -> str:
+def render_table(meta, rows, timing, matched=()) -> str:
     lines = [f"Model {meta['model']}, {meta['steps']} steps, CFG {meta['cfg']}, latent "
-             f"{meta['eval_latent']}, {meta['prompts']} evaluation prompts; {meta['machine']}.", ""]
+             f"{meta['eval_latent']}, {meta['prompts']} evaluation prompts; {meta['machine']}. "
+             "Wall speed-up: at this small latent, median over the prompts of the uncached "
+             "run's time / the method's time (the interleaved timing at a larger latent is "
+             "below).", ""]
     for sampler in dict.fromkeys(r["sampler"] for r in rows):
         lines += [f"### {sampler}", "",
-                  "| method | block execs | reduction | PSNR dB (mean / worst) | SSIM (mean / worst) | TeaCache cache |",
-                  "|---|---:|---:|---:|---:|---:|"]
+                  "| method | block execs | reduction | wall speed-up | PSNR dB (mean / worst) | SSIM (mean / worst) | TeaCache cache |",
+                  "|---|---:|---:|---:|---:|---:|---:|"]
         for r in (r for r in rows if r["sampler"] == sampler):
             mem = "" if r["cache_bytes"] is None else f"{r['cache_bytes'] / 1024:.0f} KiB"
             lines.append(f"| {r['method']} | {r['blocks']:.0f} | {r['reduction']:.2f}x | "
+                         f"{r.get('wall_speedup', 1.0):.2f}x | "
                          f"{_f(r['psnr'], 1)} / {_f(r['psnr_worst'], 1)} | {r['ssim']:.4f} / "
                          f"{r['ssim_worst']:.4f} | {mem} |")
+        lines.append("")
+    if matched:
+        groups = list(dict.fromkeys(g for e in matched for g in e["groups"]))
+        lines += ["### at the same reduction (PSNR dB mean / worst, interpolated in log "
+                  "reduction between measured points; best mean in bold; - = not reached)", "",
+                  "| sampler | reduction | " + " | ".join(groups) + " |",
+                  "|---|---:|" + "---:|" * len(groups)]
+        for e in matched:
+            vals = {g: v for g, v in e["groups"].items()}
+            best = max((v[0] for v in vals.values() if v[0] is not None), default=None)
+            cells = []
+            for g in groups:
+                m, w = vals.get(g, (None, None))
+                if m is None:
+                    cells.append("-")
+                    continue
+                txt = f"{_f(m, 1)} / {_f(w, 1)}"
+                cells.append(f"**{txt}**" if m == best else txt)
+            lines.append(f"| {e['sampler']} | {e['target']:g}x | " + " | ".join(cells) + " |")
         lines.append("")
     lines += [f"### wall time (latent {meta['timing_latent']}, median of {meta['reps']} interleaved runs)", "",
               "| method | median s | speed-up | ideal | of ideal |", "|---|---:|---:|---:|---:|"]
@@ -228,6 +317,12 @@ def render_table(meta, rows, timing) -> str:
         ideal = "" if t["ideal"] is None else f"{t['ideal']:.2f}x"
         of = "" if t["of_ideal"] is None else f"{t['of_ideal']:.2f}"
         lines.append(f"| {t['method']} | {t['median_s']:.2f} | {t['speedup']:.3f}x | {ideal} | {of} |")
+    if meta.get("decide_share_at_0") is not None:
+        lines += ["", f"At threshold 0, TeaCache's own per-call work (indicator, distance, "
+                  f"decision; timed inside the run) took {100 * meta['decide_share_at_0']:.2f}% "
+                  "of the sampling time (median over the repetitions). \"uncached (copy)\" is "
+                  "the same uncached model run again: its distance from 1.000x is the noise of "
+                  "the machine."]
     return "\n".join(lines) + "\n"
 
 
@@ -236,6 +331,8 @@ def plot(rows, path):
     from PIL import Image, ImageDraw
     colours = {"fewer steps": (120, 120, 120), "TeaCache uncalibrated": (46, 120, 200),
                "TeaCache wan2.1_t2v_1.3B": (120, 60, 180), "TeaCache calibrated": (20, 160, 60),
+               "TeaCache uncalibrated+extrapolate": (0, 190, 220),
+               "TeaCache calibrated+extrapolate": (0, 110, 40),
                "EasyCache": (220, 120, 20), "LazyCache": (200, 40, 40)}
     samplers = list(dict.fromkeys(r["sampler"] for r in rows))
     pw, ph, m = 520, 380, 50

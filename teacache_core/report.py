@@ -79,8 +79,9 @@ def _title(s: dict) -> str:
     if "preset" not in s:
         return f"TeaCache - {s.get('model', '')}"
     preset = s.get("preset", "?")
+    est = " | skips extrapolated" if s.get("skip_estimate") == "extrapolate" else ""
     return (f"TeaCache - {s.get('model', '')} | {preset} | indicator {s.get('indicator', '?')} "
-            f"| threshold {s.get('threshold', 0):g} | est. {s.get('estimated_speedup', 1):.2f}x")
+            f"| threshold {s.get('threshold', 0):g}{est} | est. {s.get('estimated_speedup', 1):.2f}x")
 
 
 def _chart(d, recs, thr, yb_top):
