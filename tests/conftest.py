@@ -27,6 +27,18 @@ def model_dir(tmp_path_factory):
     return tmp_path_factory.mktemp("models")
 
 
+@pytest.fixture(scope="module")
+def server(request, tmp_path_factory):
+    """The real ComfyUI server of the end-to-end tests (one per session, see e2e_server)."""
+    import e2e_server
+    return e2e_server.shared_server(request, tmp_path_factory)
+
+
+@pytest.fixture(scope="module")
+def object_info(server):
+    return server.get_json("/object_info")
+
+
 @pytest.fixture(autouse=True)
 def _teacache_logs(caplog):
     caplog.set_level(logging.INFO)

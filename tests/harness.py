@@ -55,6 +55,16 @@ def summary(model):
     return registration_of(model).last_summary
 
 
+def summary_lines(caplog) -> list:
+    """TeaCache's INFO summary lines (one per sampling run) captured so far."""
+    return [r.getMessage() for r in caplog.records if r.getMessage().startswith("TeaCache:")]
+
+
+def summary_line(caplog) -> str:
+    """The newest TeaCache summary line."""
+    return summary_lines(caplog)[-1]
+
+
 def computed_steps(model, label="cond"):
     return [r["step"] for r in summary(model)["branches"][label] if r["computed"]]
 

@@ -100,16 +100,6 @@ def _comfy_version(server) -> str:
 
 
 @pytest.fixture(scope="module")
-def server(request, tmp_path_factory):
-    return e2e_server.shared_server(request, tmp_path_factory)
-
-
-@pytest.fixture(scope="module")
-def object_info(server):
-    return server.get_json("/object_info")
-
-
-@pytest.fixture(scope="module")
 def artifacts(server, tmp_path_factory):
     """Screenshot folder under pytest's tmp dir, and the outside copy."""
     here = tmp_path_factory.mktemp("screenshots")

@@ -18,7 +18,7 @@ from safetensors.torch import save_file
 import comfy.patcher_extension as pe
 import tiny_models as tm
 from harness import (apply, computed_steps, decisions, force_separate_cond_calls, sample,
-                     state_released, summary)
+                     state_released, summary, summary_line)
 
 from comfyui_teacache.teacache_core import adapters as adapters_mod
 from comfyui_teacache.teacache_core.coefficients import Preset
@@ -164,10 +164,6 @@ def run(model, latent, cond, steps=STEPS):
 CFG_STEPS = 5             # the CFG check needs steps left to decide: 1..3 here
 
 
-def _summary_line(caplog):
-    return [r.getMessage() for r in caplog.records if r.getMessage().startswith("TeaCache:")][-1]
-
-
 # ---- the five checks, shared by every model below --------------------------------------
 def check_threshold_zero(model, base, latent, cond, steps=STEPS):
     out, n = run(apply(model, 0.0), latent, cond, steps)
@@ -238,7 +234,7 @@ def test_flux_threshold_zero_is_bit_identical(flux, flux_base):
 
 def test_flux_huge_threshold_skips_all_but_first_and_last(flux, caplog):
     check_huge_threshold(flux[0], FLUX_LATENT, conds())
-    line = _summary_line(caplog)
+    line = summary_line(caplog)
     assert f"skipped {STEPS - 2}/{STEPS}" in line and "uncalibrated" in line
 
 

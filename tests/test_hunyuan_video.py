@@ -30,11 +30,6 @@ def run(model, variant="t2v", steps=STEPS, cfg=4.0, conds=None, latent=None, see
                     blocks=blocks_of(model))
 
 
-
-def last_line(caplog):
-    return [r.getMessage() for r in caplog.records if r.getMessage().startswith("TeaCache:")][-1]
-
-
 @pytest.fixture(scope="module")
 def t2v(model_dir):
     return tm.load(th.build_hunyuan(model_dir / "hv_t2v.safetensors", "t2v", depth=2, single=2,
@@ -61,7 +56,7 @@ def test_huge_threshold_skips_all_but_first_and_last(t2v, caplog):
     assert h.computed_steps(patched) == [0, STEPS - 1]
     assert h.computed_steps(patched, "uncond") == [0, STEPS - 1]
     assert torch.isfinite(out).all()
-    line = last_line(caplog)
+    line = h.summary_line(caplog)
     assert f"skipped {STEPS - 2}/{STEPS}" in line and "HunyuanVideo 1.0 T2V" in line
 
 
@@ -102,7 +97,7 @@ def test_auto_detection_and_wrong_presets(t2v, caplog):
     run(patched, steps=3)
     s = h.summary(patched)
     assert s["preset"] == "uncalibrated" and not s["calibrated"]   # hidden 128, not 3072
-    line = last_line(caplog)
+    line = h.summary_line(caplog)
     assert "HunyuanVideo 1.0 T2V (HunyuanVideo, hidden 128, 2 double + 2 single" in line
     with pytest.raises(ValueError) as e:
         h.apply(t2v, 0.1, model_type="wan2.1_t2v_1.3B")
@@ -188,7 +183,7 @@ def test_variant_exact_and_skipping(model_dir, caplog, variant, cls, kind, desc,
     out, n = run(patched, variant, steps=steps)
     assert n == 2 * nb and torch.isfinite(out).all()
     assert h.computed_steps(patched) == [0, steps - 1]
-    assert desc in last_line(caplog) and "uncalibrated" in last_line(caplog)
+    assert desc in h.summary_line(caplog) and "uncalibrated" in h.summary_line(caplog)
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,7 @@ from safetensors.torch import save_file
 import comfy.patcher_extension as pe
 import tiny_models as tm
 from harness import (apply, computed_steps, decisions, force_separate_cond_calls, sample,
-                     state_released, summary)
+                     state_released, summary, summary_line)
 
 from comfyui_teacache.teacache_core.adapters import find_adapter
 from comfyui_teacache.teacache_core.patching import KEY
@@ -102,7 +102,7 @@ def test_huge_threshold_skips_all_but_first_and_last(ltxv, caplog):
     assert computed_steps(patched) == [0, STEPS - 1]
     assert computed_steps(patched, "uncond") == [0, STEPS - 1]
     assert torch.isfinite(out).all()
-    line = [r.getMessage() for r in caplog.records if r.getMessage().startswith("TeaCache:")][-1]
+    line = summary_line(caplog)
     assert f"skipped {STEPS - 2}/{STEPS}" in line and "LTX-Video hidden 128" in line
 
 

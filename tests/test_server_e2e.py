@@ -71,16 +71,6 @@ def _not_runnable(wf) -> str | None:
     return None
 
 
-@pytest.fixture(scope="module")
-def server(request, tmp_path_factory):
-    return e2e_server.shared_server(request, tmp_path_factory)
-
-
-@pytest.fixture(scope="module")
-def object_info(server):
-    return server.get_json("/object_info")
-
-
 def test_example_files_are_generated_and_complete():
     """example_workflows/ holds exactly the generated workflows (tests/e2e_make_workflows.py)."""
     assert sorted(p.stem for p in ew.example_files()) == sorted(STEMS)

@@ -11,6 +11,7 @@ import comfy.model_management
 import comfy.patcher_extension as pe
 import nodes
 import tiny_models as tm
+from harness import apply, computed_steps, summary_line, summary_lines
 
 from comfyui_teacache.nodes.apply import TeaCacheApply
 from comfyui_teacache.teacache_core.patching import KEY, registration_of
@@ -21,13 +22,6 @@ STEPS = 10
 @pytest.fixture(scope="module")
 def wan(model_dir):
     return tm.load(tm.build_wan(model_dir / "wan_tiny.safetensors", num_layers=3, seed=1))
-
-
-def apply(model, thresh, start=0, end=-1, model_type="auto", cache_device="model_device",
-          retention=False, max_skips=0):
-    TeaCacheApply.validate_inputs(thresh, start, end, max_skips)
-    return TeaCacheApply.execute(model, thresh, start, end, model_type, cache_device, retention,
-                                 max_skips).result[0]
 
 
 def sample(model, steps=STEPS, latent=None, seed=3, cfg=5.0, sampler="euler", conds=None):
@@ -41,11 +35,6 @@ def sample(model, steps=STEPS, latent=None, seed=3, cfg=5.0, sampler="euler", co
         for h in handles:
             h.remove()
     return out, counter["n"]
-
-
-def computed_steps(model, label="cond"):
-    recs = registration_of(model).last_summary["branches"][label]
-    return [r["step"] for r in recs if r["computed"]]
 
 
 def test_threshold_zero_is_bit_identical_to_no_node(wan):
@@ -62,7 +51,7 @@ def test_large_threshold_skips_all_but_first_and_last(wan, caplog):
     assert computed_steps(patched) == [0, STEPS - 1]
     assert computed_steps(patched, "uncond") == [0, STEPS - 1]
     assert torch.isfinite(out).all()
-    lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("TeaCache:")]
+    lines = summary_lines(caplog)
     assert len(lines) == 1 and "skipped 8/10" in lines[0] and "uncalibrated" in lines[0]
 
 
@@ -231,7 +220,7 @@ def test_preset_for_another_size_names_what_was_detected(wan):
 
 def test_uncalibrated_tiny_model_is_logged_honestly(wan, caplog):
     sample(apply(wan, 0.1))
-    line = [r.getMessage() for r in caplog.records if r.getMessage().startswith("TeaCache:")][-1]
+    line = summary_line(caplog)
     assert "uncalibrated" in line and "Wan 2.1 T2V dim 128" in line
 
 

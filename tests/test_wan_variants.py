@@ -5,14 +5,11 @@ import pytest
 import torch
 
 import tiny_models as tm
+from harness import summary_line
 from test_wan import apply, computed_steps, sample
 
 from comfyui_teacache.teacache_core.adapters import find_adapter
 from comfyui_teacache.teacache_core.patching import registration_of
-
-
-def _summary_line(caplog):
-    return [r.getMessage() for r in caplog.records if r.getMessage().startswith("TeaCache:")][-1]
 
 
 @pytest.fixture(scope="module")
@@ -45,7 +42,7 @@ def test_wan22_ti2v_per_frame_timesteps(ti2v, caplog):
     out, n = run(patched)
     assert n == 2 * 2 and torch.isfinite(out).all()
     assert computed_steps(patched) == [0, 7]
-    assert "TI2V" in _summary_line(caplog) and "uncalibrated" in _summary_line(caplog)
+    assert "TI2V" in summary_line(caplog) and "uncalibrated" in summary_line(caplog)
 
 
 def test_wan_i2v_with_clip_features(model_dir):
@@ -119,7 +116,7 @@ def test_auto_picks_official_wan21_coefficients(wan13, caplog):
     sample(patched, steps=6)
     s = registration_of(patched).last_summary
     assert s["preset"] == "wan2.1_t2v_1.3B" and s["calibrated"]
-    line = _summary_line(caplog)
+    line = summary_line(caplog)
     assert "wan2.1_t2v_1.3B" in line and "ali-vilab/TeaCache" in line
     dists = [r["distance"] for r in s["branches"]["cond"] if r["distance"] is not None]
     assert dists and all(d > 0 for d in dists)
