@@ -117,6 +117,9 @@ class TeaCacheRegistration:
         self.calibration = calibration  # CalibrationTarget when calibrating
         self.history = collections.deque(maxlen=self.HISTORY)   # summaries of finished runs
         self.block_keys = []            # the gated blocks' patches_replace keys (set on install)
+        # called as fn(registration, summary_dict, summary_line) when a sampling run ends
+        # (also on error/interrupt); e.g. the node shows the summary in the page
+        self.on_finish = []
 
     def __deepcopy__(self, memo):
         # ModelPatcher.clone() deep-copies model_options on some ComfyUI versions (0.3.75):
@@ -160,10 +163,16 @@ class TeaCacheRegistration:
             return out
         finally:
             guider.model_options = orig
-            self.history.append(run.summary())
+            summary, line = run.summary(), run.summary_line()
+            self.history.append(summary)
             if self.calibration is None:
-                logger.info(run.summary_line())
+                logger.info(line)
             run.release()
+            for fn in list(self.on_finish):
+                try:
+                    fn(self, summary, line)
+                except Exception:       # a listener must never break sampling
+                    logger.debug("TeaCache: an on_finish listener failed", exc_info=True)
 
     def _save_calibration(self, run):
         t = self.calibration
