@@ -60,7 +60,7 @@ def run_ranks(python, kind, out: Path, extra=(), timeout=RUN_TIMEOUT_S):
     """Start WORLD ranks of sp_worker.py; wait with a deadline; kill them all when one fails
     or time runs out. Returns the return codes and each rank's log."""
     port = _free_port()
-    env = {**os.environ, "PYTHONUNBUFFERED": "1", "TEACACHE_SP_OP_TIMEOUT": "60"}
+    env = {"TEACACHE_SP_OP_TIMEOUT": "60", **os.environ, "PYTHONUNBUFFERED": "1"}
     logs = [out / f"{kind}_rank{r}.log" for r in range(WORLD)]
     procs = []
     try:
