@@ -31,6 +31,14 @@ def init(rank, world, port):
     dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank,
                             world_size=world, timeout=timedelta(seconds=OP_TIMEOUT_S))
     torch.cuda.set_device = lambda *a, **k: None      # xfuser's init calls it; no GPU here
+    # xfuser makes its groups (the SP group among them) with new_group(), whose default
+    # timeout is 30 minutes: give them the same short timeout as the world group
+    new_group = dist.new_group
+
+    def new_group_with_timeout(*a, **k):
+        k.setdefault("timeout", timedelta(seconds=OP_TIMEOUT_S))
+        return new_group(*a, **k)
+    dist.new_group = new_group_with_timeout
 
 
 def init_xfuser(world, sp, dp=1):
@@ -137,6 +145,9 @@ def wan(rank, world, port, out, model_path, scenarios):
 
 
 def main():
+    import faulthandler
+    import signal
+    faulthandler.register(signal.SIGTERM, chain=False)   # the parent's "time is up": stacks to the log
     kind, rank, world, port, out = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), \
         int(sys.argv[4]), sys.argv[5]
     try:

@@ -26,7 +26,7 @@ import torch
 
 import sp_standin
 import tiny_models as tm
-from harness import apply, decisions
+from harness import apply, decisions, summary
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -81,6 +81,10 @@ def run_ranks(python, kind, out: Path, extra=(), timeout=RUN_TIMEOUT_S):
                 break
             time.sleep(0.2)
     finally:
+        alive = [p for p in procs if p.poll() is None]
+        for p in alive:                     # first SIGTERM: each rank dumps its stacks
+            p.terminate()
+        time.sleep(2 if alive else 0)
         for p in procs:
             if p.poll() is None:
                 p.kill()
@@ -165,7 +169,8 @@ def reference(wan_path):
         patched = apply(model, sc["thresh"])
         noise, latent = sp_standin.inputs(sc)
         ref[sc["name"]] = {"out": sp_standin.sample(patched, noise, latent, sc["steps"], sc["cfg"]),
-                           "decisions": decisions(patched)}
+                           "decisions": decisions(patched),
+                           "records": summary(patched)["branches"]}
     noise, latent = sp_standin.inputs(_scenarios(False)[0])
     ref["no_teacache"] = sp_standin.sample(model, noise, latent, STEPS, 5.0)
     return ref
@@ -207,6 +212,12 @@ def test_ranks_decide_as_one_process(sp_run, reference, name):
     assert r0["decisions"] == r1["decisions"] == ref["decisions"]
     skipped = [s for steps in ref["decisions"].values() for s, c in steps if not c]
     assert skipped, "the threshold should skip some steps"
+    # the reduced sums are the whole sequence's (padding left out): the same distances
+    for lab, recs in ref["records"].items():
+        want = [r["distance"] for r in recs if r["distance"] is not None]
+        for res in (r0, r1):
+            got = [r["distance"] for r in res["records"][lab] if r["distance"] is not None]
+            assert got == pytest.approx(want, rel=1e-5), (lab, got, want)
     assert torch.equal(r0["out"], r1["out"])
     torch.testing.assert_close(r0["out"], ref["out"], rtol=1e-4, atol=1e-4)
 
