@@ -8,7 +8,7 @@ from ..teacache_core.adapters import ADAPTERS
 from ..teacache_core.coefficients import PRESETS, presets_for_families
 from ..teacache_core.config import CACHE_DEVICES, SKIP_ESTIMATES, TeaCacheConfig, validation_error
 from ..teacache_core.patching import apply_teacache
-from .common import calibration_folder
+from .common import CATEGORY, SEARCH_ALIASES, SUFFIX, advanced, calibration_folder, schema
 
 
 def model_type_options() -> list[str]:
@@ -26,16 +26,22 @@ def _recommended() -> str:
 class TeaCacheApply(io.ComfyNode):
     @classmethod
     def define_schema(cls) -> io.Schema:
-        return io.Schema(
+        return schema(
             node_id="TeaCacheApply",
-            display_name="TeaCache",
-            category="TeaCache",
+            display_name="TeaCache" + SUFFIX,
+            category=CATEGORY,
             description=("Skips the transformer blocks on sampling steps where the model's "
                          "timestep-modulated input barely changed, reusing the residual cached "
-                         "at the last computed step (TeaCache, arXiv 2411.19108)."),
+                         "at the last computed step (TeaCache, arXiv 2411.19108), for "
+                         "ComfyUI's native diffusion transformers. Put it right before the "
+                         "sampler; after each run the node shows the steps skipped and the "
+                         "estimated speed-up."),
+            search_aliases=SEARCH_ALIASES,
             inputs=[
-                io.Model.Input("model", tooltip="The diffusion model to speed up (Wan). "
-                               "It is cloned; the input model is not changed."),
+                io.Model.Input("model", tooltip="The diffusion model to speed up: Wan 2.1/2.2, "
+                               "HunyuanVideo, LTX-Video, Mochi, Cosmos, Flux, Chroma, "
+                               "Lumina2/Z-Image, HiDream or Qwen-Image (ComfyUI's native "
+                               "loaders). It is cloned; the input model is not changed."),
                 io.Float.Input("rel_l1_thresh", default=0.1, min=0.0, max=10.0, step=0.001,
                                tooltip="Skip while the accumulated rescaled change stays below "
                                "this. 0 never skips; higher is faster and less faithful. "
@@ -52,7 +58,9 @@ class TeaCacheApply(io.ComfyNode):
                     "size, T2V/I2V, resolution); 'uncalibrated' uses the raw relative change; "
                     "'calib:<name>' are your TeaCacheCalibrate results (refresh the page after "
                     "calibrating). A preset for another model is an error."),
+                # expert settings: the page folds them away where it can (advanced inputs)
                 io.Combo.Input("cache_device", options=list(CACHE_DEVICES), default="model_device",
+                               **advanced(io.Combo.Input),
                                tooltip="Where the cached residual lives: on the model's device "
                                "(fastest) or in CPU memory (saves VRAM, one transfer per step)."),
                 io.Boolean.Input("retention_mode", default=False,
@@ -61,10 +69,12 @@ class TeaCacheApply(io.ComfyNode):
                                  "('_ret') coefficients on the modulation vector are used. "
                                  "Better motion at the same speed on Wan."),
                 io.Int.Input("max_consecutive_skips", default=0, min=0, max=1000,
+                             **advanced(io.Int.Input),
                              tooltip="Never skip more than this many steps in a row (0 = no cap)."),
                 # optional: API prompts saved before this input existed still run
                 io.Combo.Input("skip_estimate", options=list(SKIP_ESTIMATES), default="reuse",
-                               optional=True, tooltip="What a skipped step adds to its input. 'reuse': the "
+                               optional=True, **advanced(io.Combo.Input),
+                               tooltip="What a skipped step adds to its input. 'reuse': the "
                                "residual cached at the last computed step (published TeaCache). "
                                "'extrapolate': the straight line through the last two computed "
                                "residuals, continued to this step's noise level; the same rule "

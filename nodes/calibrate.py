@@ -7,7 +7,7 @@ from comfy_api.latest import io
 from ..teacache_core.calibration import validate_name
 from ..teacache_core.config import TeaCacheConfig
 from ..teacache_core.patching import CalibrationTarget, apply_teacache
-from .common import calibration_folder
+from .common import CATEGORY, SEARCH_ALIASES, SUFFIX, calibration_folder, schema
 
 INDICATORS = ["auto", "modulated_input", "timestep_embedding", "modulation_vector"]
 
@@ -15,10 +15,12 @@ INDICATORS = ["auto", "modulated_input", "timestep_embedding", "modulation_vecto
 class TeaCacheCalibrate(io.ComfyNode):
     @classmethod
     def define_schema(cls) -> io.Schema:
-        return io.Schema(
+        return schema(
             node_id="TeaCacheCalibrate",
-            display_name="TeaCache Calibrate",
-            category="TeaCache",
+            display_name="TeaCache Calibrate" + SUFFIX,
+            category=CATEGORY,
+            search_aliases=["teacache calibrate", "calibration", "coefficients", "fit"]
+            + SEARCH_ALIASES,
             description=("Samples unchanged while recording, for every pair of consecutive "
                          "steps and every cond, how much the indicator and the model output "
                          "changed. After each run it fits TeaCache's rescaling polynomial "
