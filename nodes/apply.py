@@ -8,6 +8,7 @@ from ..teacache_core.adapters import ADAPTERS
 from ..teacache_core.coefficients import PRESETS, presets_for_families
 from ..teacache_core.config import CACHE_DEVICES, SKIP_ESTIMATES, TeaCacheConfig, validation_error
 from ..teacache_core.patching import apply_teacache
+from . import status
 from .common import CATEGORY, SEARCH_ALIASES, SUFFIX, advanced, calibration_folder, schema
 
 
@@ -82,6 +83,9 @@ class TeaCacheApply(io.ComfyNode):
                                "(see BENCHMARKS.md); keeps one more residual in memory."),
             ],
             outputs=[io.Model.Output(tooltip="The model with TeaCache (a clone).")],
+            # the node's id: its summary goes to this node in the page (nodes/status.py)
+            hidden=[io.Hidden.unique_id],
+            not_idempotent=True,
         )
 
     @classmethod
@@ -105,7 +109,9 @@ class TeaCacheApply(io.ComfyNode):
             config = TeaCacheConfig(float(rel_l1_thresh), int(start_step), int(end_step),
                                     model_type, cache_device, bool(retention_mode),
                                     int(max_consecutive_skips), skip_estimate)
-            patched, _ = apply_teacache(model, config, calibration_folder=calibration_folder())
+            patched, reg = apply_teacache(model, config, calibration_folder=calibration_folder())
         except ValueError as e:    # config, unsupported model, preset mismatch
             raise ValueError(f"TeaCache: {e}") from None
+        # after every run: the summary on this node in the page (nothing outside a server)
+        status.attach(reg, getattr(cls.hidden, "unique_id", None))
         return io.NodeOutput(patched)

@@ -7,6 +7,7 @@ from comfy_api.latest import io
 from ..teacache_core.calibration import validate_name
 from ..teacache_core.config import TeaCacheConfig
 from ..teacache_core.patching import CalibrationTarget, apply_teacache
+from . import status
 from .common import CATEGORY, SEARCH_ALIASES, SUFFIX, calibration_folder, schema
 
 INDICATORS = ["auto", "modulated_input", "timestep_embedding", "modulation_vector"]
@@ -41,6 +42,8 @@ class TeaCacheCalibrate(io.ComfyNode):
                                "and the modulation vector."),
             ],
             outputs=[io.Model.Output(tooltip="The model, recording while it samples.")],
+            hidden=[io.Hidden.unique_id],       # its fit goes to this node (nodes/status.py)
+            not_idempotent=True,
         )
 
     @classmethod
@@ -55,8 +58,9 @@ class TeaCacheCalibrate(io.ComfyNode):
     def execute(cls, model, name, skip_first_steps=0, indicator="auto") -> io.NodeOutput:
         try:
             target = CalibrationTarget(calibration_folder(), name, skip_first_steps)
-            patched, _ = apply_teacache(model, TeaCacheConfig(0.0), calibration=target,
+            patched, reg = apply_teacache(model, TeaCacheConfig(0.0), calibration=target,
                                         indicator=None if indicator == "auto" else indicator)
         except ValueError as e:
             raise ValueError(f"TeaCache Calibrate: {e}") from None
+        status.attach(reg, getattr(cls.hidden, "unique_id", None))    # samples and fit, shown
         return io.NodeOutput(patched)
