@@ -115,3 +115,22 @@ class TeaCacheApply(io.ComfyNode):
         # after every run: the summary on this node in the page (nothing outside a server)
         status.attach(reg, getattr(cls.hidden, "unique_id", None))
         return io.NodeOutput(patched)
+
+    @classmethod
+    def fingerprint_inputs(cls, model_type="auto", **kwargs):
+        """ComfyUI reuses this node's output while its inputs are unchanged; a calibration
+        refitted under the same name must take effect on the next queue, so the file's
+        content is part of the fingerprint (ComfyUI's IS_CHANGED)."""
+        return calibration_fingerprint(model_type)
+
+
+def calibration_fingerprint(model_type) -> str:
+    """model_type, plus for calib:<name> a hash of that calibration file's bytes."""
+    if not isinstance(model_type, str) or not model_type.startswith(calib.PREFIX):
+        return str(model_type)
+    import hashlib
+    try:
+        path = calibration_folder() / f"{calib.validate_name(model_type[len(calib.PREFIX):])}.json"
+        return model_type + ":" + hashlib.sha256(path.read_bytes()).hexdigest()
+    except (OSError, ValueError) as e:      # missing or bad name: validation reports it
+        return f"{model_type}:unreadable:{type(e).__name__}"

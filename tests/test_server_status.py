@@ -1,6 +1,8 @@
 """Through the real ComfyUI server: after each run TeaCache's summary arrives on the TeaCache
 node of the page (the server's progress text for that node id, read here from the websocket as
-the page reads it), also when ComfyUI reused TeaCache's cached output.
+the page reads it), also when ComfyUI reused TeaCache's cached output; and a calibration that
+changed under the same name takes effect at the next queue (TeaCacheApply's
+fingerprint_inputs includes the calibration file's content).
 
 Outside a server (execute() called directly, as most tests do) nothing is sent.
 """
@@ -171,6 +173,55 @@ def test_calibrate_node_shows_its_fit(server, base_prompt):
         texts = _wait_texts(ws, at, tc)
     assert len(texts) == 1 and f"calibration '{name}'" in texts[0], texts
     assert "samples" in texts[0] and f"calib:{name}" in texts[0], texts
+
+
+def _calib_file(server, name):
+    return server.base / "user" / "teacache" / "calibrations" / f"{name}.json"
+
+
+def _set_coefficients(path, value):
+    d = json.loads(path.read_text())
+    d["coefficients"] = [float(value)] * len(d["coefficients"])
+    path.write_text(json.dumps(d, indent=1))
+
+
+def _summary_line(log, name):
+    lines = [ln[ln.index("TeaCache: "):] for ln in log.splitlines()
+             if "TeaCache: " in ln and f"calib:{name}" in ln]
+    assert len(lines) == 1, log[-3000:]
+    return lines[0]
+
+
+def test_recalibrated_coefficients_take_effect_at_the_next_queue(server, base_prompt):
+    """Queue with calib:X, change X's coefficients under the same name, queue again: the
+    second run uses the new ones. Coefficients 0 make every rescaled change 0 (all but the
+    first and last step skipped); coefficients 10 make it at least 10 (nothing skipped)."""
+    prompt, tc, ks = base_prompt
+    name = "refit_" + uuid.uuid4().hex[:8]
+    cal = copy.deepcopy(prompt)
+    cal[tc] = {"class_type": "TeaCacheCalibrate",
+               "inputs": {"model": cal[tc]["inputs"]["model"], "name": name,
+                          "skip_first_steps": 0, "indicator": "auto"}}
+    cid = uuid.uuid4().hex
+    _queue(server, cal, cid)
+    path = _calib_file(server, name)
+    assert path.is_file()
+
+    use = copy.deepcopy(prompt)
+    use[tc]["inputs"].update(model_type=f"calib:{name}", rel_l1_thresh=0.1)
+    results = []
+    for i, coeff in enumerate((0.0, 10.0, 10.0)):
+        if i < 2:
+            _set_coefficients(path, coeff)
+        use[ks]["inputs"]["seed"] = 500 + i
+        at = server.log_size()
+        entry = _queue(server, use, cid)
+        cached, _ = e2e_server.executed_nodes(entry)
+        line = _summary_line(server.log_since(at), name)
+        results.append((tc in cached, re.search(r"skipped (\d+)/8 model calls", line).group(1)))
+    assert results[0] == (False, "6"), results        # all but the first and last skipped
+    assert results[1] == (False, "0"), results        # new file: TeaCache ran again
+    assert results[2] == (True, "0"), results         # unchanged file: its output reused
 
 
 # ---- without a server --------------------------------------------------------------------------
