@@ -39,24 +39,20 @@ def _counts(summary: dict):
 
 
 def short_text(summary: dict, line: str = "") -> str:
-    """A few lines for the node: steps skipped, estimated speed-up, coefficients used."""
+    """A few lines for the node, the most important first (a small node shows only the first):
+    steps skipped and the estimated speed-up, the coefficients used, the detail per cond."""
     try:
-        lines = []
         counts = _counts(summary)
+        est = summary.get("estimated_speedup")
+        est_txt = f", est. {est:.2f}x faster" if isinstance(est, (int, float)) else ""
         if counts:
             main = max(counts, key=lambda c: c[1])
-            per = ", ".join(f"{lab} {s}/{n}" for lab, s, n in counts)
-            lines.append(f"skipped {main[1]}/{main[2]} steps ({per})")
+            lines = [f"skipped {main[1]}/{main[2]} steps{est_txt}"]
         else:
-            lines.append("no model call reached TeaCache")
-        est = summary.get("estimated_speedup")
-        calls, ran = summary.get("calls"), summary.get("calls_blocks_ran")
-        if isinstance(est, (int, float)):
-            ran_txt = f" (blocks ran in {ran}/{calls} model calls)" if calls else ""
-            lines.append(f"est. {est:.2f}x faster{ran_txt}")
+            lines = ["no model call reached TeaCache"]
         preset = summary.get("preset")
         if preset is not None:
-            kind = "published" if summary.get("calibrated") else "raw change, no coefficients"
+            kind = "published" if summary.get("calibrated") else "raw change"
             if str(preset).startswith("calib:"):
                 kind = "your calibration"
             thr = summary.get("threshold")
@@ -65,15 +61,20 @@ def short_text(summary: dict, line: str = "") -> str:
                 extra.append("retention")
             if summary.get("skip_estimate") not in (None, "reuse"):
                 extra.append(str(summary["skip_estimate"]))
-            lines.append(f"coefficients {preset} ({kind})" + (" | " + ", ".join(extra)
-                                                               if extra else ""))
+            lines.append(f"coefficients {preset} ({kind})"
+                         + (" | " + ", ".join(extra) if extra else ""))
+        if counts:
+            per = ", ".join(f"{lab} {s}/{n}" for lab, s, n in counts)
+            calls, ran = summary.get("calls"), summary.get("calls_blocks_ran")
+            lines.append(f"skipped per cond: {per}"
+                         + (f"; blocks ran in {ran}/{calls} model calls" if calls else ""))
         cal = summary.get("calibration")
         if isinstance(cal, dict):
             coeffs = cal.get("coefficients")
             fit = ("not enough samples to fit yet" if not coeffs else
                    f"fit rmse {cal.get('fit_rmse') or 0:.3g}")
             lines = [f"calibration '{cal.get('name')}': +{cal.get('added', 0)} samples, "
-                     f"{len(cal.get('samples') or [])} in all", fit,
+                     f"{len(cal.get('samples') or [])} in all, {fit}",
                      f"use model_type calib:{cal.get('name')} (refresh the page)"]
         return "TeaCache: " + "\n".join(lines)
     except Exception:                   # never let a format change break the status

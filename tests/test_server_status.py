@@ -133,9 +133,10 @@ def test_summary_arrives_on_the_teacache_node(server, base_prompt):
         assert len(texts) == 1, ws.texts(at)
         text = texts[0]
         print("\nprogress text on node", tc, ":\n" + text)
-        assert re.search(r"skipped \d+/8 steps \(cond \d+/8, uncond \d+/8\)", text), text
-        assert re.search(r"est\. \d+\.\d\dx faster", text), text
-        assert "coefficients uncalibrated" in text and "thresh 0.08" in text, text
+        assert re.match(r"TeaCache: skipped \d+/8 steps, est\. \d+\.\d\dx faster\n", text), text
+        assert "\ncoefficients uncalibrated (raw change) | thresh 0.08\n" in text, text
+        assert re.search(r"\nskipped per cond: cond \d+/8, uncond \d+/8; blocks ran in "
+                         r"\d+/16 model calls$", text), text
         assert not [n for n, _ in ws.texts(at) if n != tc], "text sent to another node"
 
         # queued again with another seed: TeaCache's output comes from ComfyUI's cache, the
@@ -265,9 +266,9 @@ def test_listener_sends_to_its_node_and_the_prompts_client(pack, monkeypatch):
     text, node, sid = sent[0]
     assert node == "12:7" and sid == "the-client"
     assert text.splitlines() == [
-        "TeaCache: skipped 28/30 steps (cond 28/30, uncond 0/30)",
-        "est. 2.86x faster (blocks ran in 21/60 model calls)",
-        "coefficients wan2.1_t2v_1.3B (published) | thresh 0.08"]
+        "TeaCache: skipped 28/30 steps, est. 2.86x faster",
+        "coefficients wan2.1_t2v_1.3B (published) | thresh 0.08",
+        "skipped per cond: cond 28/30, uncond 0/30; blocks ran in 21/60 model calls"]
     # a summary it cannot read: the log line instead, never an exception
     assert status.short_text({"branches": 5}, "the log line") == "the log line"
     assert not status.attach(reg, None)
