@@ -1,7 +1,8 @@
 """ComfyUI TeaCache: Timestep Embedding Aware Cache for ComfyUI's diffusion transformers."""
 from __future__ import annotations
 
-WEB_DIRECTORY = None
+# node help pages (web/docs/<NodeId>.md), served by ComfyUI at /extensions/<pack folder>/
+WEB_DIRECTORY = "./web"
 
 
 async def comfy_entrypoint():

@@ -19,8 +19,11 @@ What it does (./run_demo.sh; --help for the settings):
    repetitions, interleaved. Each run is timed from POST /prompt until /history has it.
 4. Prints a table (TeaCache's skipped steps from its log line, median time, speed-up, PSNR of
    the final latent against the uncached run) and writes into out/: an animated WEBP
-   comparing the decoded videos side by side, a PNG strip of the same, each threshold's
-   TeaCache Report image, the numbers as JSON and the server's log.
+   comparing the decoded videos side by side, each cached one with a heat map of where it
+   differs from the uncached one under it, a PNG still of the same (every 4th frame), each
+   threshold's TeaCache Report image, the numbers as JSON and the server's log. The pictures
+   are decoded from the saved latents with the demo decoder (demo/teacache_demo_nodes), as
+   the workflow's VAE Decode does, without the WEBP compression of the workflow's video.
 
 Speed-ups on a 2.3M-parameter model on a CPU understate a real model's: here the text
 encoding, VAE, sampler and server overheads are a large part of each run.
@@ -53,6 +56,9 @@ MODEL = ROOT / "models" / "wan_proxy.safetensors"
 STANDINS = {"CLIPLoader": "TeaCacheDemoProxyTextEncoderLoader",
             "VAELoader": "TeaCacheDemoProxyVAELoader"}
 LATENT_NODE = "EmptyHunyuanLatentVideo"
+# The evaluation prompts (benchmarks.proxy.EVAL_PROMPTS) the demo uses, in this order: ones
+# the small model draws clearly (large blobs; it draws the small ones faintly or not at all)
+DEMO_PROMPTS = (10, 3, 8, 11, 1, 7)
 SUMMARY_RE = re.compile(r"skipped (\d+)/(\d+) model calls per cond .*blocks ran in "
                         r"(\d+)/(\d+) calls \(est\. ([\d.]+)x\)")
 
@@ -77,7 +83,8 @@ def parse_args(argv):
     ap.add_argument("--no-extrapolate", dest="extrapolate", action="store_false",
                     help="leave out the run with skip_estimate = extrapolate (at the highest "
                     "threshold)")
-    ap.add_argument("--prompts", type=int, default=2, help="proxy evaluation prompts")
+    ap.add_argument("--prompts", type=int, default=2,
+                    help=f"how many proxy evaluation prompts (at most {len(DEMO_PROMPTS)})")
     ap.add_argument("--repeats", type=int, default=3, help="timed repetitions of every run")
     ap.add_argument("--size", default="128x128x17",
                     help="WxHxFRAMES of the video (latent: /8, /8, 1 + (F-1)/4)")
@@ -159,7 +166,7 @@ def run(a, server: ComfyServer):
         settings.append((f"TeaCache {t:g} extrap.", t, w))
 
     from benchmarks.proxy import EVAL_PROMPTS
-    prompts = [p.text for p in EVAL_PROMPTS[:a.prompts]]
+    prompts = [EVAL_PROMPTS[i].text for i in DEMO_PROMPTS[:a.prompts]]
     width, height, length = (int(v) for v in a.size.lower().split("x"))
     base_api = wfl.ui_to_api(wf, object_info)
     ks_id, ks = next(iter(wfl.nodes_of(base_api, "KSampler").items()))
@@ -317,47 +324,130 @@ def _db(p):
     return "inf" if math.isinf(p) else f"{p:.1f}"
 
 
+def _demo_decoder():
+    """demo/teacache_demo_nodes (the decoder the workflow's VAE Decode uses), imported here."""
+    import importlib.util
+    name = "teacache_demo_nodes_for_pictures"
+    if name in sys.modules:
+        return sys.modules[name]
+    _wan_latent_format()                                  # ComfyUI importable
+    spec = importlib.util.spec_from_file_location(name, DEMO_PACK / "__init__.py")
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[name] = mod
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def _font(size):
+    from PIL import ImageFont
+    try:
+        return ImageFont.load_default(size=size)
+    except TypeError:                                    # Pillow < 10.1
+        return ImageFont.load_default()
+
+
+BG, INK, DIM = (30, 30, 32), (235, 235, 235), (150, 150, 155)
+
+
+def comparison_frames(settings, prompts, runs, rows):
+    """The decoded videos of every setting and prompt, with a difference heat map under each
+    cached one: {(name, i): (video frames [T, H, W, 3] uint8, heat frames or None)}."""
+    import numpy as np
+    from safetensors.torch import load_file
+    dec = _demo_decoder()
+    base = settings[0][0]
+    out = {}
+    for i in range(len(prompts)):
+        ref = dec.model_space(load_file(str(runs[(base, i)]["latent"]))["latent_tensor"])
+        for name, _, _ in settings:
+            z = ref if name == base else dec.model_space(
+                load_file(str(runs[(name, i)]["latent"]))["latent_tensor"])
+            video = dec.to_video(dec.render_rgb(z))[0].numpy()
+            heat = None if name == base else dec.to_video(dec.difference_heat(z, ref))[0].numpy()
+            out[(name, i)] = ((video * 255).round().astype(np.uint8),
+                              None if heat is None else (heat * 255).round().astype(np.uint8))
+    return out
+
+
+def _label(row, i):
+    """[setting, its numbers for prompt i]."""
+    if row["threshold"] is None:
+        return [row["setting"], "the reference"]
+    p = row["psnr_db_per_prompt"][i]
+    db = "identical" if p is None else f"{p:.1f} dB"
+    return [row["setting"], f"skipped {row['steps_skipped_per_prompt'][i]}/{row['steps']}, "
+            f"PSNR {db}"]
+
+
 def write_outputs(out_dir, server, settings, prompts, runs, rows, meta):
     from PIL import Image, ImageDraw
     names = [name for name, _, _ in settings]
+    by_name = {r["setting"]: r for r in rows}
     written = []
-    # videos: rows = prompts, columns = settings, with labels
-    videos = {}
-    for key, r in runs.items():
-        with Image.open(r["video"][0]) as im:
-            frames = []
-            for k in range(getattr(im, "n_frames", 1)):
-                im.seek(k)
-                frames.append(im.convert("RGB").copy())
-            videos[key] = frames
-    fw, fh = videos[(names[0], 0)][0].size
-    label_h, pad = 16, 4
-    cols, nrows = len(names), len(prompts)
-    grid_w, grid_h = cols * (fw + pad) + pad, nrows * (fh + label_h + pad) + pad
+    pics = comparison_frames(settings, prompts, runs, rows)
+    n_frames, fh, fw = pics[(names[0], 0)][0].shape[:3]
+    gain = _demo_decoder().DIFF_GAIN
+    diff_note = (f"under each cached video: where it differs from no TeaCache (heat map, "
+                 f"x{gain:g}; black = the same)")
+    f_big, f_small = _font(13), _font(11)
+
+    # animated: a column per setting, a row per prompt (its video, then its heat map)
+    pad, head, lab = 6, 24, 32
+    cell_w = max(fw, 170)
+    grid_w = pad + len(names) * (cell_w + pad)
+    row_h = lab + 2 * fh + pad + pad
+    grid_h = head + len(prompts) * row_h + 18
     frames = []
-    for k in range(len(videos[(names[0], 0)])):
-        canvas = Image.new("RGB", (grid_w, grid_h), "white")
-        draw = ImageDraw.Draw(canvas)
-        for i in range(nrows):
+    for k in range(n_frames):
+        canvas = Image.new("RGB", (grid_w, grid_h), BG)
+        d = ImageDraw.Draw(canvas)
+        for j, name in enumerate(names):
+            d.text((pad + j * (cell_w + pad), 4), name, fill=INK, font=f_big)
+        for i, text in enumerate(prompts):
+            y = head + i * row_h
+            d.text((pad, y), f"prompt {i}: {text}", fill=INK, font=f_small)
             for j, name in enumerate(names):
-                x, y = pad + j * (fw + pad), pad + i * (fh + label_h + pad)
-                draw.text((x + 2, y + 2), name, fill="black")
-                canvas.paste(videos[(name, i)][min(k, len(videos[(name, i)]) - 1)],
-                             (x, y + label_h))
+                x = pad + j * (cell_w + pad)
+                d.text((x, y + 16), _label(by_name[name], i)[1], fill=DIM, font=f_small)
+                video, heat = pics[(name, i)]
+                canvas.paste(Image.fromarray(video[k]), (x, y + lab))
+                if heat is not None:
+                    canvas.paste(Image.fromarray(heat[k]), (x, y + lab + fh + pad))
+                else:
+                    d.text((x + 4, y + lab + fh + pad + fh // 2 - 6), "(reference)",
+                           fill=DIM, font=f_small)
+        d.text((pad, grid_h - 16), diff_note + f"; frame {k + 1}/{n_frames}", fill=DIM,
+               font=f_small)
         frames.append(canvas)
     webp = out_dir / "demo_compare.webp"
     frames[0].save(webp, save_all=True, append_images=frames[1:], duration=125, loop=0,
                    lossless=True)
     written.append(webp)
-    # a still strip: every 4th frame of prompt 0, one row per setting
-    pick = list(range(0, len(frames), 4))
-    strip = Image.new("RGB", (110 + len(pick) * (fw + pad), len(names) * (fh + pad)), "white")
-    draw = ImageDraw.Draw(strip)
-    for r_, name in enumerate(names):
-        y = r_ * (fh + pad)
-        draw.text((4, y + fh // 2 - 6), name, fill="black")
+
+    # a still of prompt 0: every 4th frame, a row per setting, its heat map row under it
+    pick = list(range(0, n_frames, 4))
+    left, top = 190, 40
+    heights = [fh + pad + (0 if by_name[n]["threshold"] is None else fh + pad) for n in names]
+    strip = Image.new("RGB", (left + len(pick) * (fw + pad), top + sum(heights) + 20), BG)
+    d = ImageDraw.Draw(strip)
+    d.text((pad, 4), f"prompt 0: {prompts[0]}", fill=INK, font=f_big)
+    for c, k in enumerate(pick):
+        d.text((left + c * (fw + pad), 22), f"frame {k}", fill=DIM, font=f_small)
+    y = top
+    for name, h in zip(names, heights):
+        video, heat = pics[(name, 0)]
+        for li, text in enumerate(_label(by_name[name], 0)):
+            d.text((pad, y + fh // 2 - 14 + li * 16), text, fill=INK if li == 0 else DIM,
+                   font=f_big if li == 0 else f_small)
         for c, k in enumerate(pick):
-            strip.paste(videos[(name, 0)][k], (110 + c * (fw + pad), y))
+            strip.paste(Image.fromarray(video[k]), (left + c * (fw + pad), y))
+        if heat is not None:
+            d.text((pad, y + fh + pad + fh // 2 - 6), f"difference (x{gain:g})", fill=DIM,
+                   font=f_small)
+            for c, k in enumerate(pick):
+                strip.paste(Image.fromarray(heat[k]), (left + c * (fw + pad), y + fh + pad))
+        y += h
+    d.text((pad, y + 4), diff_note, fill=DIM, font=f_small)
     png = out_dir / "demo_compare.png"
     strip.save(png)
     written.append(png)

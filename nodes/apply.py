@@ -8,7 +8,8 @@ from ..teacache_core.adapters import ADAPTERS
 from ..teacache_core.coefficients import PRESETS, presets_for_families
 from ..teacache_core.config import CACHE_DEVICES, SKIP_ESTIMATES, TeaCacheConfig, validation_error
 from ..teacache_core.patching import apply_teacache
-from .common import calibration_folder
+from . import status
+from .common import CATEGORY, SEARCH_ALIASES, SUFFIX, advanced, calibration_folder, schema
 
 
 def model_type_options() -> list[str]:
@@ -26,16 +27,22 @@ def _recommended() -> str:
 class TeaCacheApply(io.ComfyNode):
     @classmethod
     def define_schema(cls) -> io.Schema:
-        return io.Schema(
+        return schema(
             node_id="TeaCacheApply",
-            display_name="TeaCache",
-            category="TeaCache",
+            display_name="TeaCache" + SUFFIX,
+            category=CATEGORY,
             description=("Skips the transformer blocks on sampling steps where the model's "
                          "timestep-modulated input barely changed, reusing the residual cached "
-                         "at the last computed step (TeaCache, arXiv 2411.19108)."),
+                         "at the last computed step (TeaCache, arXiv 2411.19108), for "
+                         "ComfyUI's native diffusion transformers. Put it right before the "
+                         "sampler; after each run the node shows the steps skipped and the "
+                         "estimated speed-up."),
+            search_aliases=SEARCH_ALIASES,
             inputs=[
-                io.Model.Input("model", tooltip="The diffusion model to speed up (Wan). "
-                               "It is cloned; the input model is not changed."),
+                io.Model.Input("model", tooltip="The diffusion model to speed up: Wan 2.1/2.2, "
+                               "HunyuanVideo, LTX-Video, Mochi, Cosmos, Flux, Chroma, "
+                               "Lumina2/Z-Image, HiDream or Qwen-Image (ComfyUI's native "
+                               "loaders). It is cloned; the input model is not changed."),
                 io.Float.Input("rel_l1_thresh", default=0.1, min=0.0, max=10.0, step=0.001,
                                tooltip="Skip while the accumulated rescaled change stays below "
                                "this. 0 never skips; higher is faster and less faithful. "
@@ -52,7 +59,9 @@ class TeaCacheApply(io.ComfyNode):
                     "size, T2V/I2V, resolution); 'uncalibrated' uses the raw relative change; "
                     "'calib:<name>' are your TeaCacheCalibrate results (refresh the page after "
                     "calibrating). A preset for another model is an error."),
+                # expert settings: the page folds them away where it can (advanced inputs)
                 io.Combo.Input("cache_device", options=list(CACHE_DEVICES), default="model_device",
+                               **advanced(io.Combo.Input),
                                tooltip="Where the cached residual lives: on the model's device "
                                "(fastest) or in CPU memory (saves VRAM, one transfer per step)."),
                 io.Boolean.Input("retention_mode", default=False,
@@ -61,10 +70,12 @@ class TeaCacheApply(io.ComfyNode):
                                  "('_ret') coefficients on the modulation vector are used. "
                                  "Better motion at the same speed on Wan."),
                 io.Int.Input("max_consecutive_skips", default=0, min=0, max=1000,
+                             **advanced(io.Int.Input),
                              tooltip="Never skip more than this many steps in a row (0 = no cap)."),
                 # optional: API prompts saved before this input existed still run
                 io.Combo.Input("skip_estimate", options=list(SKIP_ESTIMATES), default="reuse",
-                               optional=True, tooltip="What a skipped step adds to its input. 'reuse': the "
+                               optional=True, **advanced(io.Combo.Input),
+                               tooltip="What a skipped step adds to its input. 'reuse': the "
                                "residual cached at the last computed step (published TeaCache). "
                                "'extrapolate': the straight line through the last two computed "
                                "residuals, continued to this step's noise level; the same rule "
@@ -72,6 +83,9 @@ class TeaCacheApply(io.ComfyNode):
                                "(see BENCHMARKS.md); keeps one more residual in memory."),
             ],
             outputs=[io.Model.Output(tooltip="The model with TeaCache (a clone).")],
+            # the node's id: its summary goes to this node in the page (nodes/status.py)
+            hidden=[io.Hidden.unique_id],
+            not_idempotent=True,
         )
 
     @classmethod
@@ -95,7 +109,28 @@ class TeaCacheApply(io.ComfyNode):
             config = TeaCacheConfig(float(rel_l1_thresh), int(start_step), int(end_step),
                                     model_type, cache_device, bool(retention_mode),
                                     int(max_consecutive_skips), skip_estimate)
-            patched, _ = apply_teacache(model, config, calibration_folder=calibration_folder())
+            patched, reg = apply_teacache(model, config, calibration_folder=calibration_folder())
         except ValueError as e:    # config, unsupported model, preset mismatch
             raise ValueError(f"TeaCache: {e}") from None
+        # after every run: the summary on this node in the page (nothing outside a server)
+        status.attach(reg, getattr(cls.hidden, "unique_id", None))
         return io.NodeOutput(patched)
+
+    @classmethod
+    def fingerprint_inputs(cls, model_type="auto", **kwargs):
+        """ComfyUI reuses this node's output while its inputs are unchanged; a calibration
+        refitted under the same name must take effect on the next queue, so the file's
+        content is part of the fingerprint (ComfyUI's IS_CHANGED)."""
+        return calibration_fingerprint(model_type)
+
+
+def calibration_fingerprint(model_type) -> str:
+    """model_type, plus for calib:<name> a hash of that calibration file's bytes."""
+    if not isinstance(model_type, str) or not model_type.startswith(calib.PREFIX):
+        return str(model_type)
+    import hashlib
+    try:
+        path = calibration_folder() / f"{calib.validate_name(model_type[len(calib.PREFIX):])}.json"
+        return model_type + ":" + hashlib.sha256(path.read_bytes()).hexdigest()
+    except (OSError, ValueError) as e:      # missing or bad name: validation reports it
+        return f"{model_type}:unreadable:{type(e).__name__}"

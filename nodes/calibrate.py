@@ -7,7 +7,8 @@ from comfy_api.latest import io
 from ..teacache_core.calibration import validate_name
 from ..teacache_core.config import TeaCacheConfig
 from ..teacache_core.patching import CalibrationTarget, apply_teacache
-from .common import calibration_folder
+from . import status
+from .common import CATEGORY, SEARCH_ALIASES, SUFFIX, calibration_folder, schema
 
 INDICATORS = ["auto", "modulated_input", "timestep_embedding", "modulation_vector"]
 
@@ -15,10 +16,12 @@ INDICATORS = ["auto", "modulated_input", "timestep_embedding", "modulation_vecto
 class TeaCacheCalibrate(io.ComfyNode):
     @classmethod
     def define_schema(cls) -> io.Schema:
-        return io.Schema(
+        return schema(
             node_id="TeaCacheCalibrate",
-            display_name="TeaCache Calibrate",
-            category="TeaCache",
+            display_name="TeaCache Calibrate" + SUFFIX,
+            category=CATEGORY,
+            search_aliases=["teacache calibrate", "calibration", "coefficients", "fit"]
+            + SEARCH_ALIASES,
             description=("Samples unchanged while recording, for every pair of consecutive "
                          "steps and every cond, how much the indicator and the model output "
                          "changed. After each run it fits TeaCache's rescaling polynomial "
@@ -39,6 +42,8 @@ class TeaCacheCalibrate(io.ComfyNode):
                                "and the modulation vector."),
             ],
             outputs=[io.Model.Output(tooltip="The model, recording while it samples.")],
+            hidden=[io.Hidden.unique_id],       # its fit goes to this node (nodes/status.py)
+            not_idempotent=True,
         )
 
     @classmethod
@@ -53,8 +58,9 @@ class TeaCacheCalibrate(io.ComfyNode):
     def execute(cls, model, name, skip_first_steps=0, indicator="auto") -> io.NodeOutput:
         try:
             target = CalibrationTarget(calibration_folder(), name, skip_first_steps)
-            patched, _ = apply_teacache(model, TeaCacheConfig(0.0), calibration=target,
+            patched, reg = apply_teacache(model, TeaCacheConfig(0.0), calibration=target,
                                         indicator=None if indicator == "auto" else indicator)
         except ValueError as e:
             raise ValueError(f"TeaCache Calibrate: {e}") from None
+        status.attach(reg, getattr(cls.hidden, "unique_id", None))    # samples and fit, shown
         return io.NodeOutput(patched)

@@ -10,6 +10,7 @@ from comfy_api.latest import io
 
 from ..teacache_core.patching import registration_of
 from ..teacache_core.report import render
+from .common import CATEGORY, SEARCH_ALIASES, SUFFIX, schema
 
 logger = logging.getLogger(__name__)
 
@@ -17,10 +18,11 @@ logger = logging.getLogger(__name__)
 class TeaCacheReport(io.ComfyNode):
     @classmethod
     def define_schema(cls) -> io.Schema:
-        return io.Schema(
+        return schema(
             node_id="TeaCacheReport",
-            display_name="TeaCache Report",
-            category="TeaCache",
+            display_name="TeaCache Report" + SUFFIX,
+            category=CATEGORY,
+            search_aliases=["teacache report", "skipped steps", "report"] + SEARCH_ALIASES,
             description=("Shows, per step and cond, the indicator change, the accumulator "
                          "against the threshold and which steps were computed or skipped "
                          "(for a calibration: the samples and the fitted curve). Connect the "
@@ -32,8 +34,16 @@ class TeaCacheReport(io.ComfyNode):
                 io.Latent.Input("latent", tooltip="The sampler's output: orders this node "
                                 "after sampling and picks that run's report."),
             ],
-            outputs=[io.Image.Output(display_name="report"),
-                     io.String.Output(display_name="json")],
+            outputs=[io.Image.Output(display_name="report",
+                                     tooltip="The picture of the run: per step and cond, "
+                                     "computed (green) or skipped (grey), the rescaled change, "
+                                     "the accumulator and the threshold. Connect it to Preview "
+                                     "Image."),
+                     io.String.Output(display_name="json",
+                                      tooltip="The same numbers as JSON: settings, "
+                                      "coefficients, estimated speed-up and one record per "
+                                      "step and cond (and the samples and fit of a "
+                                      "calibration run).")],
         )
 
     @classmethod

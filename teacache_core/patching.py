@@ -29,9 +29,10 @@ import comfy.patcher_extension as pe
 from .adapters import find_adapter
 from .coefficients import UNCALIBRATED
 from . import calibration as calib
+from . import engine
 from .config import TeaCacheConfig
-from .policy import decide, forced_reason, relative_l1
-from .state import CallContext, Chunk, RunState, StepRecord
+from .state import CallContext, RunState
+from .tensors import row_sums
 
 logger = logging.getLogger(__name__)
 
@@ -51,27 +52,6 @@ def _find_run(owner, args, kwargs):
     return None, None
 
 
-def _chunks(to: dict, batch: int) -> list:
-    """One Chunk per cond in a (possibly batched) model call."""
-    cou = list(to.get("cond_or_uncond") or [])
-    uuids = list(to.get("uuids") or [])
-    n = len(cou)
-    if n == 0 or batch % n != 0:
-        return [Chunk(key="batch", label="batch", sl=slice(None))]
-    size = batch // n
-    out, seen = [], set()
-    for i, c in enumerate(cou):
-        # the cond's uuid and its role: ComfyUI gives the uncond it makes for an area cond
-        # (create_cond_with_same_area_if_none) the area cond's uuid
-        key = (uuids[i], c) if i < len(uuids) and uuids[i] is not None else ("cond_or_uncond", c, i)
-        while key in seen:
-            key = key + (len(seen),)
-        seen.add(key)
-        label = "cond" if c == 0 else "uncond" if c == 1 else f"branch{c}"
-        out.append(Chunk(key=key, label=label, sl=slice(i * size, (i + 1) * size)))
-    return out
-
-
 def _first_tensor(x):
     while isinstance(x, (list, tuple)) and x:
         x = x[0]
@@ -83,16 +63,8 @@ def fingerprint(t) -> list | None:
     t = _first_tensor(t)
     if t is None:
         return None
-    f = t.detach().float().flatten()
-    return [list(t.shape), round(float(f.sum()), 3), round(float(f.abs().sum()), 3)]
-
-
-def _same_call(prev, cur) -> bool:
-    """Same sigma and (up to batching round-off) the same block input."""
-    if prev is None or prev[0] != cur[0]:
-        return False
-    scale = max(1.0, cur[2])
-    return all(abs(p - c) <= 1e-5 * scale for p, c in zip(prev[1:], cur[1:]))
+    total, total_abs = row_sums(t.detach().reshape(1, -1)).flatten().tolist()
+    return [list(t.shape), round(total, 3), round(total_abs, 3)]
 
 
 class CalibrationTarget:
@@ -199,8 +171,11 @@ class TeaCacheRegistration:
         run, to = _find_run(self, args, kwargs)
         if run is None:
             return executor(*args, **kwargs)
+        # the sigma is read on the host together with everything else the decision needs,
+        # once per call (engine.read_call_stats)
         sigma_t = args[1] if len(args) > 1 else kwargs.get("t")
-        sigma = float(sigma_t.flatten()[0]) if isinstance(sigma_t, torch.Tensor) else 0.0
+        if not isinstance(sigma_t, torch.Tensor):
+            sigma_t = 0.0
         to2, patch_sig = self._regate(to)
         if to2 is not to:
             if kwargs.get("transformer_options") is to:
@@ -209,15 +184,15 @@ class TeaCacheRegistration:
                 args = tuple(to2 if a is to else a for a in args)
             to = to2
         ctx = CallContext(run=run, model=getattr(executor.class_obj, "diffusion_model", None),
-                          step=run.step_index(sigma), sigma=sigma, chunks=[],
-                          transformer_options=to, patch_sig=patch_sig)
+                          sigma_t=sigma_t, transformer_options=to, patch_sig=patch_sig)
         token = _CURRENT.set(ctx)
         try:
             out = executor(*args, **kwargs)
         finally:
             _CURRENT.reset(token)
         if self.calibration is not None and ctx.decided:
-            self._record_output(ctx, ctx.model_output if ctx.model_output is not None else out)
+            engine.record_output(ctx, _first_tensor(ctx.model_output if ctx.model_output
+                                                    is not None else out))
         return out
 
     def _regate(self, to: dict):
@@ -245,17 +220,6 @@ class TeaCacheRegistration:
         pr["dit"] = {**dit, **regated}
         return {**to, "patches_replace": pr}, tuple(sig)
 
-    def _record_output(self, ctx, out):
-        y = _first_tensor(out)
-        if y is None:
-            return
-        for ch in ctx.chunks:
-            b = ctx.run.branches[ch.key]
-            cur = y[ch.sl].detach()
-            if b.prev_output is not None and b.prev_output.shape == cur.shape and b.records:
-                b.records[-1].output_distance = relative_l1(cur, b.prev_output.to(cur.device))
-            b.prev_output = cur.to("cpu") if ctx.run.config.cache_device == "cpu" else cur
-
     def diffusion_model(self, executor, *args, **kwargs):
         """Inside the model call: note the timestep exactly as the diffusion model gets it
         (needed by timestep-embedding indicators; not every family has this wrapper)."""
@@ -269,107 +233,12 @@ class TeaCacheRegistration:
             return out
         return executor(*args, **kwargs)
 
-    # ---- block gates -------------------------------------------------------------------
+    # ---- block gates (the per-call path lives in engine.py) ------------------------------
     def decide(self, ctx: CallContext, key, args):
-        run, cfg, ad = ctx.run, ctx.run.config, self.adapter
-        x = ad.block_input(key, args)
-        chunks = _chunks(ctx.transformer_options, x.shape[0])
-        # A cond evaluated again on the same input at the same sigma (Skip Layer Guidance, STG
-        # and other extra guidance passes) is not a new step: run it uncached, leave its state
-        # alone. (Heun & co. call twice at one sigma too, but on different inputs.)
-        flat = x.detach().reshape(x.shape[0], -1).float()
-        sums, abs_sums = flat.sum(1), flat.abs().sum(1)
-        sigs = [(ctx.sigma, float(sums[ch.sl].sum()), float(abs_sums[ch.sl].sum()))
-                for ch in chunks]
-        for ch, sig in zip(chunks, sigs):
-            b = run.branches.get(ch.key)
-            if b is not None and _same_call(b.last_call, sig):
-                logger.debug("TeaCache step %d: extra pass of %s on the same input, computed "
-                             "without the cache", ctx.step, b.label)
-                return
-        ctx.chunks = chunks
-        forced = forced_reason(ctx.step, run.total_steps, cfg.start_step, cfg.end_step,
-                               run.retention, run.forced_first)
-        with torch.no_grad():
-            ind = ad.indicator(run.preset.indicator, ctx, args).detach()
-        offload = cfg.cache_device == "cpu"
-        skips = []
-        for ch, sig in zip(ctx.chunks, sigs):
-            n_labels = sum(1 for b in run.branches.values() if b.label.split("#")[0] == ch.label)
-            label = ch.label if ch.key in run.branches or n_labels == 0 else f"{ch.label}#{n_labels + 1}"
-            b = run.branch(ch.key, label)
-            cur = ind[ch.sl]
-            prev = b.prev_indicator
-            d = None
-            if prev is not None and prev.shape == cur.shape:
-                d = relative_l1(cur, prev.to(cur.device))
-            why = forced
-            if why is None and b.residual is not None and b.residual_sig != ctx.patch_sig:
-                why = "other block patches changed"
-            dec = decide(d, b.accumulated, thresh=cfg.rel_l1_thresh,
-                         coefficients=run.preset.coefficients, forced=why,
-                         has_cache=b.residual_fits(x[ch.sl]), consecutive_skips=b.consecutive_skips,
-                         max_consecutive_skips=cfg.max_consecutive_skips)
-            b.accumulated = dec.accumulated
-            b.last_call = sig
-            b.prev_indicator = cur.to("cpu") if offload else cur
-            b.consecutive_skips = b.consecutive_skips + 1 if dec.skip else 0
-            b.records.append(StepRecord(ctx.step, ctx.sigma, d, dec.rescaled, dec.accumulated,
-                                        not dec.skip, dec.reason))
-            skips.append(dec.skip)
-            if logger.isEnabledFor(logging.DEBUG):
-                logger.debug("TeaCache step %d/%d %s: distance=%s rescaled=%s acc=%.4g/%g -> %s (%s)",
-                             ctx.step, run.total_steps, b.label,
-                             "n/a" if d is None else f"{d:.4g}",
-                             "n/a" if dec.rescaled is None else f"{dec.rescaled:.4g}",
-                             dec.accumulated, cfg.rel_l1_thresh,
-                             "skip" if dec.skip else "compute", dec.reason)
-        ctx.skip = skips
-        ctx.skip_all = all(skips)
-        ctx.decided = True
-        run.calls += 1
-        if ctx.skip_all:
-            ctx.final = self._apply_cached(ctx, x)
-        else:
-            run.calls_blocks_ran += 1
-            if cfg.can_skip:
-                ctx.x_in = x.clone()
-
-    def _apply_cached(self, ctx, x, out=None):
-        """x + cached residual for every skipped chunk (into `out` if given)."""
-        run = ctx.run
-        extrapolate = run.config.extrapolate
-        if out is None and len(ctx.chunks) == 1:
-            r = run.branches[ctx.chunks[0].key].estimate(ctx.sigma, extrapolate)
-            return x + r.to(device=x.device, dtype=x.dtype)
-        out = torch.empty_like(x) if out is None else out
-        for ch, skip in zip(ctx.chunks, ctx.skip):
-            if skip:
-                r = run.branches[ch.key].estimate(ctx.sigma, extrapolate)
-                out[ch.sl] = x[ch.sl] + r.to(device=x.device, dtype=x.dtype)
-        return out
+        engine.decide(self, ctx, key, args)
 
     def finish(self, ctx, key, args, out):
-        """Last block computed: keep the residuals, patch in the chunks that chose to skip."""
-        run, cfg, ad = ctx.run, ctx.run.config, self.adapter
-        if ctx.x_in is None:
-            return out
-        y = ad.block_output(key, args, out)
-        x_in = ctx.x_in
-        dev = "cpu" if cfg.cache_device == "cpu" else y.device
-        for ch, skip in zip(ctx.chunks, ctx.skip):
-            if not skip:
-                b = run.branches[ch.key]
-                # a line through residuals made under other block patches would be meaningless
-                b.store_residual((y[ch.sl] - x_in[ch.sl]).to(dev), ctx.sigma,
-                                 keep_previous=cfg.extrapolate and b.residual_sig == ctx.patch_sig)
-                b.residual_sig = ctx.patch_sig
-        run.note_cache_size()
-        if any(ctx.skip):
-            y = self._apply_cached(ctx, x_in, out=y.clone())
-            out = ad.with_output(key, args, out, y)
-        ctx.x_in = None
-        return out
+        return engine.finish(self, ctx, key, args, out)
 
 
 class _Gate:

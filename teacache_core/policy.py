@@ -9,8 +9,6 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-import torch
-
 
 def rescale(coefficients, d: float) -> float:
     """Evaluate the polynomial (highest power first, numpy.poly1d order); identity if None."""
@@ -20,16 +18,6 @@ def rescale(coefficients, d: float) -> float:
     for c in coefficients:
         acc = acc * d + c
     return acc
-
-
-def relative_l1(cur: torch.Tensor, prev: torch.Tensor) -> float:
-    """mean|cur - prev| / mean|prev|, in float32. inf when prev is all zeros."""
-    cur = cur.float()
-    prev = prev.float()
-    denom = prev.abs().mean()
-    num = (cur - prev).abs().mean()
-    d = (num / denom).item() if denom.item() > 0 else math.inf
-    return d if math.isfinite(d) else math.inf
 
 
 RETENTION_FIRST_STEPS = 5   # official Wan use_ret_steps
@@ -85,3 +73,22 @@ def decide(distance: float | None, accumulated: float, *, thresh: float, coeffic
     if max_consecutive_skips and consecutive_skips >= max_consecutive_skips:
         return Decision(False, 0.0, r, "max_consecutive_skips reached")
     return Decision(True, acc, r, "below threshold")
+
+
+class ThresholdRule:
+    """The published rule as an object the per-call path asks: one per sampling run."""
+
+    def __init__(self, thresh: float, coefficients, max_consecutive_skips: int = 0):
+        self.thresh = thresh
+        self.coefficients = coefficients
+        self.max_consecutive_skips = max_consecutive_skips
+
+    def decide(self, run, branch, step: int, distance: float | None, *, forced: str | None,
+               has_cache: bool) -> Decision:
+        return decide(distance, branch.accumulated, thresh=self.thresh,
+                      coefficients=self.coefficients, forced=forced, has_cache=has_cache,
+                      consecutive_skips=branch.consecutive_skips,
+                      max_consecutive_skips=self.max_consecutive_skips)
+
+    def describe_limit(self) -> str:
+        return f"{self.thresh:g}"

@@ -12,7 +12,8 @@ import torch
 
 from .config import TeaCacheConfig
 from .coefficients import Preset
-from .policy import forced_first_steps
+from .policy import ThresholdRule, forced_first_steps
+from .tensors import HostStore, add_estimate, combine_line
 
 
 # How far along the line through the last two computed residuals a skipped call goes, at
@@ -69,19 +70,59 @@ class BranchState:
             self.prev_residual, self.prev_residual_sigma = None, None
         self.residual, self.residual_sigma = residual, sigma
 
-    def estimate(self, sigma: float, extrapolate: bool) -> torch.Tensor:
-        """The residual to add on a skipped call at `sigma`: the cached one (published
-        TeaCache) or, with `extrapolate`, the straight line through the last two computed
-        residuals (in sigma), where there are two at distinct sigmas."""
+    def estimate_parts(self, sigma: float, extrapolate: bool):
+        """(r, prev, w): a skipped call at `sigma` adds r + (r - prev) * w, or just r when
+        prev is None: the cached residual (published TeaCache) or, with `extrapolate`, the
+        straight line through the last two computed residuals (in sigma), where there are two
+        at distinct sigmas."""
         r = self.residual
         if not extrapolate or self.prev_residual is None:
-            return r
+            return r, None, 0.0
         s1, s0 = self.residual_sigma, self.prev_residual_sigma
         span = s1 - s0
         if not span or abs(span) < 1e-8 * max(abs(s0), abs(s1), 1e-8):
-            return r
+            return r, None, 0.0
         w = extrapolation_weight((sigma - s1) / span)
-        return r if w == 0 else r + (r - self.prev_residual) * w
+        return (r, None, 0.0) if w == 0 else (r, self.prev_residual, w)
+
+    def estimate(self, sigma: float, extrapolate: bool) -> torch.Tensor:
+        """The residual a skipped call at `sigma` adds (see estimate_parts), as one tensor."""
+        r, prev, w = self.estimate_parts(sigma, extrapolate)
+        return r if prev is None else combine_line(r, prev, w)
+
+
+class ResidualEstimator:
+    """What a skipped call adds: the cached residual (reuse) or the line through the last
+    two (extrapolate). A computing cond copies its block input into a residual buffer that
+    this compute makes obsolete, and the last block turns that copy into the new residual in
+    place: no tensor of hidden-state size is made per call, and old and new residuals are
+    never held together."""
+
+    def __init__(self, extrapolate: bool):
+        self.extrapolate = extrapolate
+
+    def input_copy(self, run, b: BranchState, x: torch.Tensor, line_ok: bool) -> torch.Tensor:
+        """A copy of a computing cond's block input, for finish() to subtract from the blocks'
+        output. With the cache on the model's device it lives in the buffer of the residual
+        this compute replaces (extrapolate keeps the newest one for the line)."""
+        keep_newest = self.extrapolate and line_ok
+        dead = b.prev_residual if keep_newest else b.residual
+        if not keep_newest:
+            b.residual = None
+            run.drop(b.prev_residual)
+        b.prev_residual, b.prev_residual_sigma = None, None
+        if run.store is None and dead is not None and dead.shape == x.shape \
+                and dead.dtype == x.dtype and dead.device == x.device:
+            return dead.copy_(x)
+        run.drop(dead)
+        return x.clone()
+
+    def store(self, run, b: BranchState, residual: torch.Tensor, sigma: float, line_ok: bool):
+        b.store_residual(run.keep(residual), sigma, keep_previous=self.extrapolate and line_ok)
+
+    def add_to(self, run, b: BranchState, x: torch.Tensor, sigma: float, out=None):
+        r, prev, w = b.estimate_parts(sigma, self.extrapolate)
+        return add_estimate(x, r, prev, w, out=out)
 
 
 class RunState:
@@ -97,10 +138,15 @@ class RunState:
         self.forced_first = forced_first_steps(retention, preset.forced_first)
         self.output_fingerprint = None
         self.calibration = None          # what a calibration run added (TeaCacheCalibrate)
-        self.sigmas = [float(s) for s in sigmas]
+        self.sigmas = ([float(s) for s in sigmas.flatten().tolist()]    # one host read a run
+                       if isinstance(sigmas, torch.Tensor) else [float(s) for s in sigmas])
         self.total_steps = max(len(self.sigmas) - 1, 1)
         # sigmas usually decrease; keep an ascending copy for bisection
         self._evaluated = self.sigmas[:-1] if len(self.sigmas) > 1 else self.sigmas
+        self.rule = ThresholdRule(config.rel_l1_thresh, preset.coefficients,
+                                  config.max_consecutive_skips)
+        self.estimator = ResidualEstimator(config.extrapolate)
+        self.store = HostStore() if config.cache_device == "cpu" else None
         self.branches: dict = {}
         self.calls = 0
         self.calls_blocks_ran = 0
@@ -128,6 +174,15 @@ class RunState:
             b = self.branches[key] = BranchState(label=label)
         return b
 
+    def keep(self, t: torch.Tensor) -> torch.Tensor:
+        """A tensor to hold across calls, on cache_device."""
+        return self.store.put(t) if self.store is not None else t
+
+    def drop(self, t):
+        """A held tensor that is not needed any more (its host buffer may be reused)."""
+        if self.store is not None:
+            self.store.recycle(t)
+
     def note_cache_size(self):
         """Track the most memory the cached tensors (residuals, previous indicators) held."""
         n = 0
@@ -144,6 +199,8 @@ class RunState:
             b.prev_output = None
             b.residual = None
             b.prev_residual = None
+        if self.store is not None:
+            self.store.clear()
 
     # ---- reporting -------------------------------------------------------------------
     def branch_counts(self):
@@ -213,15 +270,17 @@ class CallContext:
     """One diffusion-model call: which conds are in the batch and what was decided."""
     run: RunState
     model: object            # the diffusion model instance (read only)
-    step: int
-    sigma: float
-    chunks: list
+    sigma_t: object          # the sigma as the model call got it (read once, in decide)
+    chunks: list = field(default_factory=list)
+    step: int = 0            # set by the first block's decision
+    sigma: float = 0.0
     timestep: object = None
     transformer_options: dict = field(default_factory=dict)
     decided: bool = False
     skip: list = field(default_factory=list)     # per chunk
     skip_all: bool = False
-    x_in: torch.Tensor | None = None
+    inputs: dict = field(default_factory=dict)    # chunk index -> copy of its block input
+    finals: dict = field(default_factory=dict)    # chunk index -> its output, when it skips
     final: torch.Tensor | None = None             # output when every chunk skips
     model_output: object = None                    # raw diffusion-model output (calibration)
     patch_sig: tuple = ()                          # other nodes' block patches in this call

@@ -13,12 +13,18 @@ from __future__ import annotations
 
 import json
 import sys
+import tomllib
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "example_workflows"
+# the pack's registry id and version: on this pack's nodes the page reads properties "cnr_id"
+# and "ver" to offer installing the pack when a workflow needs it and it is missing
+_PROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+CNR_ID, VERSION = _PROJECT["name"], _PROJECT["version"]
+PACK_NODES = ("TeaCacheApply", "TeaCacheCalibrate", "TeaCacheReport")
 
 # node type -> (socket inputs [(name, type)], outputs [(name, type)], widget names in order).
 # A widget name ending in "!" is followed by the seed's "control after generate" value; LoadImage's
@@ -189,6 +195,8 @@ class Graph:
                  "outputs": [{"name": name, "type": t, "links": n.out_links.get(i, []),
                               "slot_index": i} for i, (name, t) in enumerate(outs)],
                  "properties": {"Node name for S&R": n.type}}
+            if n.type in PACK_NODES:
+                d["properties"].update(cnr_id=CNR_ID, ver=VERSION)
             if not d["inputs"]:
                 del d["inputs"]
             if n.models:
@@ -224,9 +232,15 @@ class Graph:
         return order
 
 
-def teacache(g, pos, title="TeaCache", **settings):
-    return g.add("TeaCacheApply", pos, size=(340, 206), title=title, color=TEACACHE_COLOR,
-                 **settings)
+# TeaCache is drawn taller than its widgets, reaching up: after a run the page shows the run's
+# summary under the widgets (the layouts give the position its widgets used to start at)
+TC_STATUS_H = 84
+
+
+def teacache(g, pos, title=None, **settings):
+    """TeaCacheApply; no title: the page shows its display name, TeaCache (native DiT)."""
+    return g.add("TeaCacheApply", (pos[0], pos[1] - TC_STATUS_H), size=(340, 206 + TC_STATUS_H),
+                 title=title, color=TEACACHE_COLOR, **settings)
 
 
 def tc_settings(thresh, model_type="auto", retention=False, start=0, end=-1, max_skips=0,
@@ -413,8 +427,9 @@ def wan22_a14b():
                title="Load Diffusion Model (low noise)")
     ms_hi = g.add("ModelSamplingSD3", (480, -80), size=(260, 60), shift=8)
     ms_lo = g.add("ModelSamplingSD3", (480, 120), size=(260, 60), shift=8)
-    tc_hi = teacache(g, (780, -300), title="TeaCache (high noise)", **s_hi)
-    tc_lo = teacache(g, (780, -40), title="TeaCache (low noise)", **s_lo)
+    tc_hi = teacache(g, (780, -300 - TC_STATUS_H), title="TeaCache (native DiT), high noise",
+                     **s_hi)
+    tc_lo = teacache(g, (780, -40), title="TeaCache (native DiT), low noise", **s_lo)
     pos, neg = wan_text(g, UMT5, "Beautiful young European woman with honey blonde hair "
                         "gracefully turning her head back over shoulder, gentle smile, bright "
                         "eyes looking at camera. Hair flowing in slow motion as she turns. Soft "

@@ -12,11 +12,16 @@ SaveAnimatedWEBP, TeaCacheReport) is ComfyUI's and the pack's own code.
 - The text encoder maps the text of a proxy prompt (benchmarks.proxy prompt lists, e.g.
   "red large blob moving 45 deg fast") to make_context(prompt); any other text (such as the
   workflow's negative prompt) to make_uncond_context(), the world's empty prompt.
-- The VAE decodes a latent of the proxy world to RGB: back to the model's latent space
-  (ComfyUI's Wan 2.1 latent format), minus the world's mean background, through the fixed
-  least-squares inverse of the world's colour -> 16-channel signature map (so a blob shows
-  in its prompt's colour on a grey background), frames interpolated 1 + 4 per latent frame
-  like Wan's VAE, upscaled 8x.
+- The VAE decodes a latent of the proxy world to RGB so that a person can see the shapes:
+  back to the model's latent space (ComfyUI's Wan 2.1 latent format), minus the world's
+  fixed background (per-channel offset and gradient, benchmarks/proxy.py); what is left is a
+  blob wherever it is strong (rms over the 16 channels), drawn in its colour (the fixed
+  least-squares inverse of the world's colour -> signature map, normalised by the blob's
+  strength, so a blob shows in its prompt's colour at full brightness) over a dark neutral
+  background; frames interpolated 1 + 4 per latent frame like Wan's VAE, upscaled 8x.
+- difference_heat() (used by demo/demo.py, not a node): where two latents differ, as a heat
+  map (black = the same, red -> yellow -> white = more), amplified DIFF_GAIN times against the
+  brightness scale of the blobs.
 """
 from __future__ import annotations
 
@@ -100,6 +105,67 @@ def _colour_projection():
             torch.tensor(background, dtype=torch.float32))
 
 
+# How strong (rms over the 16 latent channels, after the fixed background is removed) a pixel
+# must be to show: below BLOB_LOW it is background (the world's random background field is
+# about 0.2-0.3 there), from BLOB_HIGH on fully the blob's colour (blob centres reach 1.5-2).
+BLOB_LOW, BLOB_HIGH = 0.45, 1.1
+BACKGROUND_RGB = (0.09, 0.09, 0.10)          # dark neutral grey
+DIFF_GAIN = 3.0                              # a difference of (BLOB_HIGH / 3) shows as white
+
+
+def model_space(latent: torch.Tensor) -> torch.Tensor:
+    """ComfyUI latent [B, 16, t, h, w] (or [B, 16, h, w]) -> the model's latent space."""
+    import comfy.latent_formats
+    z = latent.detach().float().cpu()
+    if z.ndim == 4:
+        z = z.unsqueeze(2)
+    return comfy.latent_formats.Wan21().process_in(z)
+
+
+def _foreground(z: torch.Tensor) -> torch.Tensor:
+    """Model-space latent minus the world's fixed background (offset and gradient)."""
+    p = proxy()
+    bg = torch.tensor(p._background_coefficients(), dtype=torch.float32)      # [16, 3]
+    h, w = z.shape[-2:]
+    yy, xx = torch.meshgrid(torch.arange(h, dtype=torch.float32),
+                            torch.arange(w, dtype=torch.float32), indexing="ij")
+    ux, uy = xx / max(w - 1, 1) - 0.5, yy / max(h - 1, 1) - 0.5
+    back = bg[:, 0, None, None] + bg[:, 1, None, None] * ux + bg[:, 2, None, None] * uy
+    return z - back[None, :, None]
+
+
+def render_rgb(z: torch.Tensor) -> torch.Tensor:
+    """Model-space latent [B, 16, t, h, w] -> RGB [B, 3, t, h, w] in [0, 1], latent size."""
+    proj, _ = _colour_projection()
+    fg = _foreground(z)
+    strength = fg.pow(2).mean(1, keepdim=True).sqrt()                  # [B, 1, t, h, w]
+    colour = torch.einsum("kc,bcthw->bkthw", proj, fg)                  # ~ strength * (rgb - .5)
+    colour = (0.5 + colour / (strength / 1.5).clamp(min=0.15)).clamp(0, 1)
+    alpha = ((strength - BLOB_LOW) / (BLOB_HIGH - BLOB_LOW)).clamp(0, 1)
+    back = torch.tensor(BACKGROUND_RGB).view(1, 3, 1, 1, 1)
+    return back * (1 - alpha) + colour * alpha
+
+
+def difference_heat(z: torch.Tensor, z_ref: torch.Tensor) -> torch.Tensor:
+    """Where two model-space latents differ: RGB heat map [B, 3, t, h, w] (latent size)."""
+    d = (z - z_ref).pow(2).mean(1, keepdim=True).sqrt()                  # [B, 1, t, h, w]
+    v = (d * DIFF_GAIN / BLOB_HIGH).clamp(0, 1)
+    # black -> red -> yellow -> white
+    r = (v * 3).clamp(0, 1)
+    g = (v * 3 - 1).clamp(0, 1)
+    b = (v * 3 - 2).clamp(0, 1)
+    return torch.cat([r, g, b], dim=1)
+
+
+def to_video(rgb: torch.Tensor) -> torch.Tensor:
+    """[B, 3, t, h, w] -> frames [B, 1 + 4(t-1), 8h, 8w, 3], as Wan's VAE sizes them."""
+    b, _, t, h, w = rgb.shape
+    frames = 1 + (t - 1) * TEMPORAL
+    rgb = F.interpolate(rgb, size=(frames, h * SPATIAL, w * SPATIAL), mode="trilinear",
+                        align_corners=True)
+    return rgb.clamp(0, 1).permute(0, 2, 3, 4, 1).contiguous()
+
+
 class ProxyVAE:
     """A decoder for the proxy world's 16-channel latents (the methods VAEDecode calls)."""
 
@@ -120,19 +186,7 @@ class ProxyVAE:
 
     def decode(self, latent):
         """latent [B, 16, t, h, w] (ComfyUI's latent space) -> [B, 1 + 4(t-1), 8h, 8w, 3]."""
-        import comfy.latent_formats
-        z = latent.float().cpu()
-        if z.ndim == 4:
-            z = z.unsqueeze(2)
-        z = comfy.latent_formats.Wan21().process_in(z)          # the model's latent space
-        proj, background = _colour_projection()
-        z = z - background.view(1, -1, 1, 1, 1)
-        rgb = 0.5 + torch.einsum("kc,bcthw->bkthw", proj, z)     # [B, 3, t, h, w]
-        b, _, t, h, w = rgb.shape
-        frames = 1 + (t - 1) * TEMPORAL
-        rgb = F.interpolate(rgb, size=(frames, h * SPATIAL, w * SPATIAL), mode="trilinear",
-                            align_corners=True)
-        return rgb.clamp(0, 1).permute(0, 2, 3, 4, 1).contiguous()
+        return to_video(render_rgb(model_space(latent)))
 
     def decode_tiled(self, samples, *args, **kwargs):
         return self.decode(samples)

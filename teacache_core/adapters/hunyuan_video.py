@@ -156,6 +156,13 @@ class HunyuanVideoAdapter(FamilyAdapter):
         if key[0] == "double_block":
             return {**out, "img": t}
         start, end = self._img_span(args, seq.shape[1], t.shape[1])
+        span = seq[:, start:end]
+        if span.shape == t.shape:
+            # in place into the joint sequence (a block output or the passed-through input):
+            # no second sequence-sized tensor
+            if span.data_ptr() != t.data_ptr():
+                span.copy_(t)
+            return {**out, "img": seq}
         return {**out, "img": torch.cat((seq[:, :start], t.to(seq.dtype), seq[:, end:]), dim=1)}
 
     # ---- indicator ----------------------------------------------------------------------
