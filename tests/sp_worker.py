@@ -19,7 +19,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
-OP_TIMEOUT_S = int(os.environ.get("TEACACHE_SP_OP_TIMEOUT", "60"))
+OP_TIMEOUT_S = int(os.environ.get("TEACACHE_SP_OP_TIMEOUT", "30"))
 
 
 def init(rank, world, port):

@@ -60,7 +60,7 @@ def run_ranks(python, kind, out: Path, extra=(), timeout=RUN_TIMEOUT_S):
     """Start WORLD ranks of sp_worker.py; wait with a deadline; kill them all when one fails
     or time runs out. Returns the return codes and each rank's log."""
     port = _free_port()
-    env = {"TEACACHE_SP_OP_TIMEOUT": "60", **os.environ, "PYTHONUNBUFFERED": "1"}
+    env = {"TEACACHE_SP_OP_TIMEOUT": "30", **os.environ, "PYTHONUNBUFFERED": "1"}
     logs = [out / f"{kind}_rank{r}.log" for r in range(WORLD)]
     procs = []
     try:
@@ -130,9 +130,10 @@ def _scenarios(engine: bool):
     if engine:
         sc += [
             dict(name="even", latent=EVEN, thresh=THRESH, attention="gather", reduce=True),
-            dict(name="padded", latent=ODD, thresh=THRESH, attention="gather", reduce=True),
             dict(name="control_reduced", latent=EVEN, noise="crafted", thresh=None,
                  thresh_from="probe", attention="local", reduce=True),
+            # last: ranks that decided apart here fail (collective timeout), the rest stands
+            dict(name="padded", latent=ODD, thresh=THRESH, attention="gather", reduce=True),
         ]
     for s in sc:
         s.update(steps=STEPS, cfg=5.0)
@@ -152,10 +153,18 @@ def sp_run(xdit_python, wan_path, tmp_path_factory):
     t0 = time.monotonic()
     codes, texts = run_ranks(xdit_python, "wan", out, [str(wan_path), str(out / "scenarios.json")])
     print(f"2 ranks ran {len(scenarios)} scenarios in {time.monotonic() - t0:.1f}s")
-    if codes != [0] * WORLD:
-        pytest.fail("sequence-parallel ranks failed:\n" + _report(codes, texts))
-    return {s["name"]: [torch.load(out / f"rank{r}_{s['name']}.pt") for r in range(WORLD)]
-            for s in scenarios}
+    res = {s["name"]: [torch.load(out / f"rank{r}_{s['name']}.pt") for r in range(WORLD)]
+           for s in scenarios if all((out / f"rank{r}_{s['name']}.pt").exists()
+                                     for r in range(WORLD))}
+    res["_failure"] = None if codes == [0] * WORLD else _report(codes, texts)
+    return res
+
+
+def ran(sp_run, name):
+    """Both ranks' results of one scenario, or the ranks' failure report."""
+    if name not in sp_run:
+        pytest.fail(f"the ranks failed before finishing {name!r}:\n{sp_run['_failure']}")
+    return sp_run[name]
 
 
 @pytest.fixture(scope="module")
@@ -192,12 +201,12 @@ def test_parallel_contract_on_gloo(xdit_python, tmp_path):
 
 
 def test_group_found_through_xfuser(sp_run):
-    for res in sp_run["exact"]:
+    for res in ran(sp_run, "exact"):
         assert res["found_xfuser_group"] and res["world"] == WORLD
 
 
 def test_sharded_model_matches_unsharded_at_threshold_zero(sp_run, reference):
-    r0, r1 = sp_run["exact"]
+    r0, r1 = ran(sp_run, "exact")
     assert torch.equal(r0["out"], r1["out"])
     assert all(c for steps in r0["decisions"].values() for _, c in steps)
     torch.testing.assert_close(r0["out"], reference["no_teacache"], rtol=1e-4, atol=1e-4)
@@ -207,7 +216,7 @@ def test_sharded_model_matches_unsharded_at_threshold_zero(sp_run, reference):
 @needs_engine
 @pytest.mark.parametrize("name", ["even", "padded"])
 def test_ranks_decide_as_one_process(sp_run, reference, name):
-    r0, r1 = sp_run[name]
+    r0, r1 = ran(sp_run, name)
     ref = reference[name]
     assert r0["decisions"] == r1["decisions"] == ref["decisions"]
     skipped = [s for steps in ref["decisions"].values() for s, c in steps if not c]
@@ -225,16 +234,16 @@ def test_ranks_decide_as_one_process(sp_run, reference, name):
 def test_without_reduction_ranks_diverge(sp_run):
     """Negative control: the shards alone make the ranks decide differently (here that would
     be a hang with collectives in the blocks; the control's attention has none)."""
-    p0, p1 = sp_run["probe"]
+    p0, p1 = ran(sp_run, "probe")
     d = [[r["rescaled"] for r in p["records"]["cond"] if r["step"] == 1][0] for p in (p0, p1)]
     assert max(d) > 1.5 * min(d), f"crafted input should make the halves differ: {d}"
-    c0, c1 = sp_run["control"]
+    c0, c1 = ran(sp_run, "control")
     assert c0["thresh"] == c1["thresh"]
     assert c0["decisions"] != c1["decisions"]
 
 
 @needs_engine
 def test_reduction_makes_the_control_agree(sp_run):
-    c0, c1 = sp_run["control_reduced"]
+    c0, c1 = ran(sp_run, "control_reduced")
     assert c0["thresh"] == c1["thresh"]
     assert c0["decisions"] == c1["decisions"]
