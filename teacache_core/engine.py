@@ -64,22 +64,31 @@ def _sigma_tensor(ctx: CallContext, device) -> torch.Tensor:
     return torch.tensor([float(s)], dtype=torch.float32, device=device)
 
 
-def read_call_stats(ctx: CallContext, x: torch.Tensor, ind: torch.Tensor, chunks, prevs):
+def read_call_stats(ctx: CallContext, x: torch.Tensor, ind: torch.Tensor, chunks, prevs,
+                    block_options=None):
     """The one host read of a model call: [sigma, then per chunk sum(x), sum|x|,
-    sum|ind - prev|, sum|prev| (0, 0 without a comparable previous indicator)]."""
-    to = ctx.transformer_options
+    sum|ind - prev|, sum|prev| (0, 0 without a comparable previous indicator)].
+    Under sequence parallelism the sums cover this rank's real tokens and are summed over
+    the group before the read, so every rank decides alike. `block_options`: the blocks' own
+    transformer_options (an engine may add what it knows of the sharding there)."""
+    to = block_options if isinstance(block_options, dict) else ctx.transformer_options
     group = parallel.find_group(to)
+    comparable = [p is not None and p.shape == ind[ch.sl].shape for ch, p in zip(chunks, prevs)]
     if group is not None:
-        x, ind = parallel.valid_tokens(x, to), parallel.valid_tokens(ind, to)
+        # tokens of the indicator are trimmed only where it has the blocks' token dimension
+        # (a timestep embedding is the same on every rank)
+        sharded = ind.ndim >= 3 and ind.shape[1] == x.shape[1]
+        x = parallel.valid_tokens(x, to, group=group)
+        if sharded:
+            ind = parallel.valid_tokens(ind, to, group=group)
+            prevs = [None if p is None else parallel.valid_tokens(p, to, group=group)
+                     for p in prevs]
     xs = row_sums(x)
     parts = []
-    for ch, prev in zip(chunks, prevs):
+    for ch, prev, ok in zip(chunks, prevs, comparable):
         parts.append(xs[ch.sl].sum(0))
-        cur = ind[ch.sl]
-        if prev is not None and prev.shape == cur.shape:
-            if group is not None:
-                prev = parallel.valid_tokens(prev, to)
-            parts.append(row_l1(cur, prev).sum(0))
+        if ok:
+            parts.append(row_l1(ind[ch.sl], prev).sum(0))
         else:
             parts.append(torch.zeros(2, dtype=torch.float32, device=x.device))
     stats = torch.cat(parts)
@@ -88,11 +97,10 @@ def read_call_stats(ctx: CallContext, x: torch.Tensor, ind: torch.Tensor, chunks
     sigma = _sigma_tensor(ctx, x.device)
     values = torch.cat((sigma, stats)).tolist()        # the single device-to-host sync
     out = []
-    for i, (ch, prev) in enumerate(zip(chunks, prevs)):
+    for i, ok in enumerate(comparable):
         s, a, num, den = values[1 + 4 * i: 5 + 4 * i]
-        comparable = prev is not None and prev.shape == ind[ch.sl].shape
         d = None
-        if comparable:
+        if ok:
             d = num / den if den > 0 else float("inf")
             if d != d or d in (float("inf"), float("-inf")):
                 d = float("inf")
@@ -114,7 +122,8 @@ def decide(reg, ctx: CallContext, key, args):
     for ch in chunks:
         b = run.branches.get(ch.key)
         prevs.append(b.prev_indicator if b is not None else None)
-    sigma, measured = read_call_stats(ctx, x, ind, chunks, prevs)
+    sigma, measured = read_call_stats(ctx, x, ind, chunks, prevs,
+                                      args.get("transformer_options"))
     prevs.clear()       # the previous indicators go as soon as each cond holds its new one
     ctx.sigma = sigma
     ctx.step = run.step_index(sigma)
