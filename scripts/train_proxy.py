@@ -443,6 +443,9 @@ def main():
                          "OpenMP with 2 threads on a shared 2-core machine is ~5x slower)")
     ap.add_argument("--verify", action="store_true", help="verify through ComfyUI after training")
     ap.add_argument("--verify-only", action="store_true", help="only verify existing --out")
+    ap.add_argument("--verify-key", default="verification",
+                    help="key of the sidecar JSON for the results (e.g. verification_comfyui_0.33 "
+                         "when verifying on another ComfyUI with COMFYUI_PATH)")
     a = ap.parse_args()
     if a.out is None:
         a.out = ROOT / "models" / f"{a.proxy}_proxy.safetensors"
@@ -473,9 +476,12 @@ def main():
         save(model, a.out, info, PROXIES[a.proxy]["description"])
     if a.verify or a.verify_only:
         results = (verify if a.proxy == "wan" else verify_hunyuan)(a.out)
+        if a.verify_key != "verification":     # say on which ComfyUI it ran
+            import comfyui_version
+            results = {"comfyui": comfyui_version.__version__, **results}
         side = a.out.with_suffix(".json")
         info = json.loads(side.read_text()) if side.exists() else {}
-        info["verification"] = results
+        info[a.verify_key] = results
         side.write_text(json.dumps(info, indent=2) + "\n")
 
 if __name__ == "__main__":
