@@ -48,7 +48,8 @@ Design:
 Reproduce (about 22 minutes on one core):
     .venv/bin/python scripts/train_proxy.py --steps 1000 --seed 0 --threads 1 --verify
     .venv/bin/python scripts/train_proxy.py --proxy hunyuan --steps 1200 --seed 0 --threads 1 --verify
-(the second: about 18 minutes on an idle core, 0.9 s per step; it took longer on a busy machine)
+(the second took 32 minutes (1936 s) on one core of a machine busy with other jobs; about
+0.9 s per step when the core is free, i.e. ~18 minutes)
 """
 from __future__ import annotations
 
