@@ -38,8 +38,12 @@ from comfy_env import load_pack  # noqa: E402
 
 
 def parse():
+    from benchmarks.proxies import PROXIES
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--model", default=str(ROOT / "models" / "wan_proxy.safetensors"))
+    ap.add_argument("--proxy", choices=list(PROXIES), default="wan",
+                    help="which trained proxy (benchmarks/proxies.py): wan = WanModel on the "
+                         "blob world, hunyuan = HunyuanVideo (dual-stream) on the shapes world")
+    ap.add_argument("--model", default=None, help="model file (default: the proxy's)")
     ap.add_argument("--steps", type=int, default=24,
                     help="sampling steps (24: N/2, N/3, N/4 are whole step counts)")
     ap.add_argument("--cfg", type=float, default=5.0)
@@ -47,7 +51,8 @@ def parse():
     ap.add_argument("--calib-prompts", type=int, default=8)
     ap.add_argument("--samplers", default="euler,dpmpp_2m")
     ap.add_argument("--reps", type=int, default=3, help="timed repetitions (interleaved)")
-    ap.add_argument("--timing-latent", default="9x32x32", help="frames x height x width")
+    ap.add_argument("--timing-latent", default=None,
+                    help="frames x height x width (default: the proxy's, 9x32x32)")
     ap.add_argument("--out", default=str(ROOT / "out" / "benchmark"))
     ap.add_argument("--threads", type=int, default=0,
                     help="torch threads (0 = torch's default; 1 is faster on a busy 2-core box)")
@@ -66,6 +71,10 @@ EASY_THRESHOLDS = [0.05, 0.1, 0.2, 0.4, 0.8, 1.6]
 
 def main():
     a = parse()
+    from benchmarks.proxies import get_proxy
+    proxy = get_proxy(a.proxy)
+    a.model = a.model or str(proxy.model)
+    a.timing_latent = a.timing_latent or proxy.timing_latent
     if a.quick:
         a.steps, a.prompts, a.calib_prompts, a.reps = 6, 2, 2, 1
         a.samplers, a.timing_latent = "euler", "3x16x16"
@@ -77,7 +86,6 @@ def main():
     import nodes
     from comfy_extras.nodes_easycache import EasyCacheNode, LazyCacheNode
     from benchmarks.metrics import psnr, ssim
-    from benchmarks.proxy import CALIB_PROMPTS, EVAL_PROMPTS, make_context, make_uncond_context
     from comfyui_teacache.nodes.apply import TeaCacheApply
     from comfyui_teacache.nodes.calibrate import TeaCacheCalibrate
     from comfyui_teacache.teacache_core.coefficients import PRESETS
@@ -92,15 +100,15 @@ def main():
     model = comfy.sd.load_diffusion_model(a.model)
     dm = model.get_model_object("diffusion_model")
     blocks = {"n": 0}
-    for b in dm.blocks:
+    for b in proxy.blocks(dm):
         b.register_forward_pre_hook(lambda *_: blocks.__setitem__("n", blocks["n"] + 1))
-    lat_eval = torch.zeros(1, 16, 5, 16, 16)
+    lat_eval = torch.zeros(1, *proxy.eval_latent)
     f, h, w = (int(v) for v in a.timing_latent.split("x"))
-    lat_time = torch.zeros(1, 16, f, h, w)
+    lat_time = torch.zeros(1, proxy.eval_latent[0], f, h, w)
 
     def run(m, prompt, seed, steps, sampler, latent):
-        pos = [[make_context(prompt), {}]]
-        neg = [[make_uncond_context(), {}]]
+        pos = proxy.positive(prompt)
+        neg = proxy.negative()
         blocks["n"] = 0
         t0 = time.perf_counter()
         out = nodes.common_ksampler(m, seed, steps, a.cfg, sampler, "simple", pos, neg,
@@ -110,14 +118,18 @@ def main():
     # ---- calibrate on prompts disjoint from the evaluation ones -----------------------------
     t0 = time.perf_counter()
     cal_model = TeaCacheCalibrate.execute(model, "proxy", 0, "auto").result[0]
-    for i, p in enumerate(CALIB_PROMPTS[:a.calib_prompts]):
+    for i, p in enumerate(proxy.calib_prompts[:a.calib_prompts]):
         for sampler in a.samplers.split(","):
             run(cal_model, p, 1000 + i, a.steps, sampler, lat_eval)
     print(f"calibrated on {a.calib_prompts} prompts in {time.perf_counter() - t0:.0f}s", flush=True)
 
     # ---- methods -------------------------------------------------------------------------------
+    # the published coefficients of the proxy's architecture (Wan 2.1 1.3B for the Wan proxy,
+    # HunyuanVideo for the HunyuanVideo proxy), size check bypassed
+    published = proxy.published_preset
+
     def tea(kind, thr):
-        if kind == "wan2.1_t2v_1.3B":      # published coefficients, size check bypassed
+        if kind == published:
             m, _ = apply_teacache(model, TeaCacheConfig(thr, model_type=kind),
                                   preset=dataclasses.replace(PRESETS[kind], match={}))
             return m
@@ -129,7 +141,9 @@ def main():
     methods = [("uncached", "none", None, lambda: model)]
     for div in (2, 3, 4):
         methods.append((f"steps/{div}", "fewer steps", div, lambda: model))
-    thr_sets = TEA_THRESHOLDS if not a.quick else {k: v[2:3] for k, v in TEA_THRESHOLDS.items()}
+    tea_thresholds = {(published if k == "wan2.1_t2v_1.3B" else k): v
+                      for k, v in TEA_THRESHOLDS.items()}
+    thr_sets = tea_thresholds if not a.quick else {k: v[2:3] for k, v in tea_thresholds.items()}
     for kind, ths in thr_sets.items():
         for t in ths:
             methods.append((f"teacache[{kind}] {t:g}", f"TeaCache {kind}", t,
@@ -140,7 +154,7 @@ def main():
                             (lambda n=node, t=t: n.execute(model, t, 0.15, 0.95, False).result[0])))
 
     built = {name: make() for name, _, _, make in methods}
-    prompts = EVAL_PROMPTS[:a.prompts]
+    prompts = proxy.eval_prompts[:a.prompts]
     rows = []
     for sampler in a.samplers.split(","):
         refs = {}
@@ -221,7 +235,7 @@ def main():
             "eval_latent": list(lat_eval.shape), "timing_latent": list(lat_time.shape),
             "reps": a.reps, "machine": f"{platform.machine()}, {platform.processor() or 'cpu'}, "
             f"{torch.get_num_threads()} torch threads, torch {torch.__version__}",
-            "model": Path(a.model).name, "command": " ".join(["benchmarks/run_benchmark.py"] + sys.argv[1:])}
+            "model": Path(a.model).name, "proxy": proxy.name, "command": " ".join(["benchmarks/run_benchmark.py"] + sys.argv[1:])}
     meta["decide_share_at_0"] = statistics.median(decide_share) if decide_share else None
     matched = compare_at_targets(rows)
     (out / "results.json").write_text(json.dumps({"meta": meta, "fidelity": rows, "timing": timing,
@@ -330,7 +344,8 @@ def plot(rows, path):
     """PSNR against block-execution reduction, one panel per sampler (PIL, no matplotlib)."""
     from PIL import Image, ImageDraw
     colours = {"fewer steps": (120, 120, 120), "TeaCache uncalibrated": (46, 120, 200),
-               "TeaCache wan2.1_t2v_1.3B": (120, 60, 180), "TeaCache calibrated": (20, 160, 60),
+               "TeaCache wan2.1_t2v_1.3B": (120, 60, 180), "TeaCache hunyuan_video": (120, 60, 180),
+               "TeaCache calibrated": (20, 160, 60),
                "TeaCache uncalibrated+extrapolate": (0, 190, 220),
                "TeaCache calibrated+extrapolate": (0, 110, 40),
                "EasyCache": (220, 120, 20), "LazyCache": (200, 40, 40)}

@@ -1,4 +1,13 @@
-"""Train a tiny Wan 2.1 (t2v) proxy model on the synthetic world of benchmarks/proxy.py.
+"""Train a tiny proxy model (Wan 2.1 t2v, or HunyuanVideo with --proxy hunyuan) on a synthetic world.
+
+Two proxies, so that a benchmark win is not a property of one toy:
+* ``--proxy wan`` (default): ComfyUI's WanModel on the moving-blob world of benchmarks/proxy.py
+  (described below).
+* ``--proxy hunyuan``: ComfyUI's HunyuanVideo (dual-stream, like FLUX: 3 double-stream then 4
+  single-stream blocks, hidden 128) on the spinning-shapes world of benchmarks/proxy_shapes.py,
+  with HunyuanVideo's conditioning (llama-width tokens, pooled CLIP ``y``, embedded guidance);
+  sampling shift 7; the same objective, optimiser, data pipeline and verification otherwise
+  (see the "HunyuanVideo proxy" section below). Written to models/hunyuan_proxy.safetensors.
 
 Why: TeaCache fidelity benchmarks need a model whose denoising trajectory looks like a real
 model's (smooth, prompt-dependent); random weights do not give that, and real Wan weights are far
@@ -38,10 +47,14 @@ Design:
 
 Reproduce (about 22 minutes on one core):
     .venv/bin/python scripts/train_proxy.py --steps 1000 --seed 0 --threads 1 --verify
+    .venv/bin/python scripts/train_proxy.py --proxy hunyuan --steps 1200 --seed 0 --threads 1 --verify
+(the second took 32 minutes (1936 s) on one core of a machine busy with other jobs; about
+0.9 s per step when the core is free, i.e. ~18 minutes)
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import os
@@ -111,10 +124,10 @@ def init_weights(model, seed: int):
     assert len(list(model.buffers())) == 0, "unexpected buffers"
 
 
-def sample_t(n: int, g: torch.Generator) -> torch.Tensor:
-    """Half from ComfyUI's Wan schedule density (shift 8), half uniform on [0, 1]."""
+def sample_t(n: int, g: torch.Generator, shift: float = SHIFT) -> torch.Tensor:
+    """Half from ComfyUI's schedule density (shift 8 for Wan), half uniform on [0, 1]."""
     u = torch.rand(n, generator=g)
-    shifted = SHIFT * u / (1.0 + (SHIFT - 1.0) * u)
+    shifted = shift * u / (1.0 + (shift - 1.0) * u)
     return torch.where(torch.rand(n, generator=g) < 0.5, shifted, u)
 
 
@@ -133,17 +146,23 @@ def make_batch(rng: np.random.Generator, g: torch.Generator):
     return x_t, t * 1000.0, ctx, noise - x0
 
 
-def train(steps: int, seed: int):
+def wan_batch(rng: np.random.Generator, g: torch.Generator):
+    x_t, timestep, ctx, target = make_batch(rng, g)
+    return dict(x=x_t, timestep=timestep, context=ctx), target
+
+
+def train(steps: int, seed: int, proxy: str = "wan"):
     torch.manual_seed(seed)
     np.random.seed(seed)
     rng = np.random.default_rng(seed)
     g = torch.Generator().manual_seed(seed + 1)
 
-    model = build_model()
-    init_weights(model, seed)
+    spec = PROXIES[proxy]
+    model = spec["build"]()
+    spec["init"](model, seed)
     model.train()
     n_params = sum(p.numel() for p in model.parameters())
-    print(f"WanModel proxy: {n_params / 1e6:.2f} M parameters", flush=True)
+    print(f"{spec['label']} proxy: {n_params / 1e6:.2f} M parameters", flush=True)
 
     opt = torch.optim.AdamW(model.parameters(), lr=LR, betas=(0.9, 0.99), weight_decay=0.01)
 
@@ -158,9 +177,10 @@ def train(steps: int, seed: int):
     for step in range(steps):
         for group in opt.param_groups:
             group["lr"] = lr_at(step)
-        x_t, timestep, ctx, target = make_batch(rng, g)
-        out = model(x_t, timestep=timestep, context=ctx)
-        loss = torch.nn.functional.mse_loss(out, target)
+        inputs, target = spec["batch"](rng, g)
+        with spec.get("autograd_context", contextlib.nullcontext)():
+            out = model(**inputs)
+            loss = torch.nn.functional.mse_loss(out, target)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -177,11 +197,11 @@ def train(steps: int, seed: int):
                        train_seconds=round(time.time() - t0, 1), parameters=n_params)
 
 
-def save(model, out: Path, info: dict):
+def save(model, out: Path, info: dict, description: str = "TeaCache Wan 2.1 proxy"):
     from safetensors.torch import save_file
     out.parent.mkdir(parents=True, exist_ok=True)
     sd = {k: v.detach().to(torch.float16).contiguous() for k, v in model.state_dict().items()}
-    save_file(sd, str(out), metadata={"format": "pt", "description": "TeaCache Wan 2.1 proxy"})
+    save_file(sd, str(out), metadata={"format": "pt", "description": description})
     size = out.stat().st_size
     assert size < 10 * 1024 * 1024, f"{out} is {size} bytes (limit 10 MB)"
     info["file_bytes"] = size
@@ -251,37 +271,219 @@ def verify(path: Path, n_prompts: int = 16, seed: int = 0, render_seeds: int = 1
     return results
 
 
+# ============================================================================ HunyuanVideo proxy
+# A dual-stream model of another architecture on another world (benchmarks/proxy_shapes.py):
+# ComfyUI's comfy.ldm.hunyuan_video.model.HunyuanVideo (double-stream blocks, then single-stream
+# blocks over the joint img+txt sequence, like FLUX), detected by ComfyUI as HunyuanVideo 1.0
+# T2V. Detection fixes mlp_ratio 4, num_heads = hidden // 128 and the rope axes (16, 56, 56;
+# head width 128), vec_in_dim 768 (the pooled CLIP vector y) whenever vector_in exists, and reads
+# the text width from txt_in.input_embedder (4096 here, the llama width of the real model).
+# Width 128 (1 head) is forced by the 10 MB limit on a committed file: at width 256 (2 heads)
+# even 1 double + 2 single blocks are 7.1 M parameters (14 MB in fp16). Depth: 3 double + 4
+# single blocks (7 blocks, against the Wan proxy's 6), plus the fixed 2-block text refiner.
+# Conditioning as ComfyUI passes it: context = txt tokens [B, 12, 4096], y = pooled [B, 768],
+# guidance = 6.0 (ComfyUI's default for HunyuanVideo; a constant here, so guidance_in learns
+# a bias), timestep = sigma * 1000. Sampling shift 7 (ComfyUI's HunyuanVideo setting).
+
+HV_CONFIG = dict(in_channels=16, out_channels=16, vec_in_dim=768, context_in_dim=4096,
+                 hidden_size=128, mlp_ratio=4.0, num_heads=1, depth=3, depth_single_blocks=4,
+                 axes_dim=[16, 56, 56], theta=256, patch_size=[1, 2, 2], qkv_bias=True,
+                 guidance_embed=True, byt5=False, meanflow=False, use_cond_type_embedding=False,
+                 vision_in_dim=None)
+HV_SHIFT = 7.0
+HV_GUIDANCE = 6.0
+
+
+def build_model_hunyuan():
+    import dataclasses
+    import comfy.ops
+    import comfy.ldm.hunyuan_video.model as hv
+    fields = {f.name for f in dataclasses.fields(hv.HunyuanVideoParams)}
+    params = dict(HV_CONFIG)
+    if "meanflow_sum" in fields:            # newer ComfyUI (detection: False without vision_in)
+        params["meanflow_sum"] = False
+    params = {k: v for k, v in params.items() if k in fields}
+    return hv.HunyuanVideo(operations=comfy.ops.disable_weight_init, dtype=torch.float32,
+                           device="cpu", **params)
+
+
+@torch.no_grad()
+def init_weights_hunyuan(model, seed: int):
+    """Initialise every parameter explicitly (DiT-style, seeded; zero output head)."""
+    g = torch.Generator().manual_seed(seed)
+    for name, p in model.named_parameters():   # deterministic order
+        if name.endswith(".bias"):
+            p.zero_()
+        elif p.ndim == 1:                       # LayerNorm weights, RMSNorm scales
+            p.fill_(1.0)
+        elif name in ("final_layer.linear.weight", "final_layer.adaLN_modulation.1.weight"):
+            p.zero_()                           # start from the "predict 0" model
+        elif name.endswith(("_mod.lin.weight", "modulation.lin.weight", "adaLN_modulation.1.weight")):
+            p.normal_(0.0, 0.5 / math.sqrt(p.shape[1]), generator=g)
+        else:                                   # linears and the patch-embedding conv
+            torch.nn.init.xavier_uniform_(p.view(p.shape[0], -1), generator=g)
+    for name, p in model.named_parameters():
+        assert torch.isfinite(p).all(), f"parameter {name} not initialised"
+    assert len(list(model.buffers())) == 0, "unexpected buffers"
+
+
+def hunyuan_batch(rng: np.random.Generator, g: torch.Generator):
+    import benchmarks.proxy_shapes as world
+    idx = rng.integers(len(world.TRAIN_PROMPTS), size=BATCH)
+    prompts = [world.TRAIN_PROMPTS[i] for i in idx]
+    x0 = torch.stack([world.render_latent(p, FRAMES, HEIGHT, WIDTH, seed=int(rng.integers(2**31)))
+                      for p in prompts])
+    drop = rng.random(BATCH) < UNCOND_PROB
+    ctx = torch.cat([world.make_uncond_context() if d else world.make_context(p)
+                     for p, d in zip(prompts, drop)])
+    y = torch.cat([world.make_uncond_pooled() if d else world.make_pooled(p)
+                   for p, d in zip(prompts, drop)])
+    noise = torch.randn(x0.shape, generator=g)
+    t = sample_t(BATCH, g, HV_SHIFT)
+    tb = t.view(-1, 1, 1, 1, 1)
+    x_t = (1.0 - tb) * x0 + tb * noise
+    inputs = dict(x=x_t, timestep=t * 1000.0, context=ctx, y=y,
+                  guidance=torch.full((BATCH,), HV_GUIDANCE))
+    return inputs, noise - x0
+
+
+def saved_tensor_snapshots():
+    """ComfyUI's double/single blocks add their residuals in place (``img += ...``), which
+    autograd rejects when the block input was saved for backward (by its LayerNorm). Saving a
+    copy of every non-leaf tensor that autograd keeps makes the gradients exact again."""
+    return torch.autograd.graph.saved_tensors_hooks(lambda t: t if t.is_leaf else t.clone(),
+                                                    lambda t: t)
+
+
+def detect_hunyuan(base, dm) -> dict:
+    p = dm.params
+    detected = dict(model_base=type(base).__name__, diffusion_model=type(dm).__name__,
+                    model_config=type(base.model_config).__name__,
+                    hidden=p.hidden_size, num_heads=p.num_heads, double_blocks=len(dm.double_blocks),
+                    single_blocks=len(dm.single_blocks), context_in_dim=p.context_in_dim,
+                    vec_in_dim=p.vec_in_dim, guidance_embed=p.guidance_embed,
+                    shift=float(base.model_sampling.shift), compute_dtype=str(base.get_dtype()))
+    assert detected["model_base"] == "HunyuanVideo" and detected["diffusion_model"] == "HunyuanVideo"
+    assert detected["model_config"] == "HunyuanVideo"
+    assert (p.hidden_size, p.depth, p.depth_single_blocks, p.context_in_dim) == (
+        HV_CONFIG["hidden_size"], HV_CONFIG["depth"], HV_CONFIG["depth_single_blocks"],
+        HV_CONFIG["context_in_dim"])
+    return detected
+
+
+PROXIES = {
+    "wan": dict(label="WanModel", build=build_model, init=init_weights, batch=wan_batch,
+                description="TeaCache Wan 2.1 proxy"),
+    "hunyuan": dict(label="HunyuanVideo", build=build_model_hunyuan, init=init_weights_hunyuan,
+                    batch=hunyuan_batch, autograd_context=saved_tensor_snapshots,
+                    description="TeaCache HunyuanVideo proxy"),
+}
+
+
+def verify_hunyuan(path: Path, n_prompts: int = 16, seed: int = 0, render_seeds: int = 128) -> dict:
+    """As verify(), for the HunyuanVideo proxy on the shapes world (cond: tokens, y, guidance)."""
+    import comfy.sd
+    import comfy.utils
+    import nodes
+    import benchmarks.proxy_shapes as world
+    comfy.utils.PROGRESS_BAR_ENABLED = False
+
+    model = comfy.sd.load_diffusion_model(str(path))
+    base, dm = model.model, model.model.diffusion_model
+    detected = detect_hunyuan(base, dm)
+    print("detected:", detected, flush=True)
+
+    prompts = world.EVAL_PROMPTS[:n_prompts]
+    renders = [torch.stack([world.render_latent(p, FRAMES, HEIGHT, WIDTH, seed=10_000 + k)
+                            for k in range(render_seeds)]) for p in prompts]
+
+    def score(latents):
+        own, other, hits = [], [], 0
+        for i, x in enumerate(latents):
+            dist = [prompt_distance(x, r) for r in renders]
+            own.append(dist[i])
+            other.append(float(np.mean([d for j, d in enumerate(dist) if j != i])))
+            hits += int(int(np.argmin(dist)) == i)
+        return dict(mse_own_prompt=round(float(np.mean(own)), 4),
+                    mse_other_prompts=round(float(np.mean(other)), 4),
+                    nearest_prompt_is_own=f"{hits}/{len(latents)}",
+                    sample_rms=round(float(torch.stack(latents).pow(2).mean().sqrt()), 4))
+
+    results = {"detected": detected,
+               "reference_fresh_renders": score([world.render_latent(p, FRAMES, HEIGHT, WIDTH, seed=1)
+                                                 for p in prompts])}
+    print("reference (fresh renders of the eval prompts):", results["reference_fresh_renders"],
+          flush=True)
+    negative = [[world.make_uncond_context(),
+                 {"pooled_output": world.make_uncond_pooled(), "guidance": HV_GUIDANCE}]]
+    for cfg in (5.0, 1.0):
+        latents = []
+        for i, p in enumerate(prompts):
+            latent = {"samples": torch.zeros(1, 16, FRAMES, HEIGHT, WIDTH)}
+            positive = [[world.make_context(p),
+                         {"pooled_output": world.make_pooled(p), "guidance": HV_GUIDANCE}]]
+            out = nodes.common_ksampler(model, seed + i, 20, cfg, "euler", "simple",
+                                        positive, negative, latent)[0]["samples"]
+            latents.append(base.latent_format.process_in(out.float())[0])  # undo latent_out
+        results[f"cfg{cfg:g}"] = score(latents)
+        print(f"cfg {cfg:g} (euler, simple, 20 steps):", results[f"cfg{cfg:g}"], flush=True)
+    return results
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--proxy", choices=sorted(PROXIES), default="wan",
+                    help="wan: WanModel on the blob world (benchmarks/proxy.py); hunyuan: "
+                         "HunyuanVideo on the shapes world (benchmarks/proxy_shapes.py)")
     ap.add_argument("--steps", type=int, default=1000)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--out", type=Path, default=ROOT / "models" / "wan_proxy.safetensors")
+    ap.add_argument("--out", type=Path, default=None,
+                    help="default models/wan_proxy.safetensors or models/hunyuan_proxy.safetensors")
     ap.add_argument("--threads", type=int, default=2,
                     help="torch threads (use 1 when another process is busy on the cores: "
                          "OpenMP with 2 threads on a shared 2-core machine is ~5x slower)")
     ap.add_argument("--verify", action="store_true", help="verify through ComfyUI after training")
     ap.add_argument("--verify-only", action="store_true", help="only verify existing --out")
+    ap.add_argument("--verify-key", default="verification",
+                    help="key of the sidecar JSON for the results (e.g. verification_comfyui_0.33 "
+                         "when verifying on another ComfyUI with COMFYUI_PATH)")
     a = ap.parse_args()
+    if a.out is None:
+        a.out = ROOT / "models" / f"{a.proxy}_proxy.safetensors"
 
     torch.set_num_threads(a.threads)
     setup_comfy()
+    command = " ".join(["python scripts/train_proxy.py"] + sys.argv[1:])
     if not a.verify_only:
-        model, stats = train(a.steps, a.seed)
-        info = dict(config={**CONFIG, "patch_size": list(CONFIG["patch_size"]),
-                            "window_size": list(CONFIG["window_size"])},
-                    latent_shape=[16, FRAMES, HEIGHT, WIDTH], steps=a.steps, batch=BATCH,
-                    seed=a.seed, threads=a.threads, lr=LR, shift=SHIFT, uncond_prob=UNCOND_PROB,
-                    train_prompts=len(TRAIN_PROMPTS), dtype="float16", **stats,
-                    command=f"python scripts/train_proxy.py --steps {a.steps} --seed {a.seed}"
-                            f" --threads {a.threads} --out {a.out}")
-        save(model, a.out, info)
+        model, stats = train(a.steps, a.seed, a.proxy)
+        if a.proxy == "wan":
+            info = dict(config={**CONFIG, "patch_size": list(CONFIG["patch_size"]),
+                                "window_size": list(CONFIG["window_size"])},
+                        latent_shape=[16, FRAMES, HEIGHT, WIDTH], steps=a.steps, batch=BATCH,
+                        seed=a.seed, threads=a.threads, lr=LR, shift=SHIFT,
+                        uncond_prob=UNCOND_PROB, train_prompts=len(TRAIN_PROMPTS),
+                        dtype="float16", **stats, command=command)
+        else:
+            import benchmarks.proxy_shapes as world
+            info = dict(architecture="comfy.ldm.hunyuan_video.model.HunyuanVideo (HunyuanVideo 1.0 T2V)",
+                        world="benchmarks/proxy_shapes.py", config=HV_CONFIG,
+                        latent_shape=[16, FRAMES, HEIGHT, WIDTH],
+                        conditioning=dict(context=[world.TEXT_TOKENS, world.TEXT_DIM],
+                                          pooled_output=world.POOLED_DIM, guidance=HV_GUIDANCE),
+                        steps=a.steps, batch=BATCH, seed=a.seed, threads=a.threads, lr=LR,
+                        shift=HV_SHIFT, uncond_prob=UNCOND_PROB,
+                        train_prompts=len(world.TRAIN_PROMPTS), dtype="float16", **stats,
+                        command=command)
+        save(model, a.out, info, PROXIES[a.proxy]["description"])
     if a.verify or a.verify_only:
-        results = verify(a.out)
+        results = (verify if a.proxy == "wan" else verify_hunyuan)(a.out)
+        if a.verify_key != "verification":     # say on which ComfyUI it ran
+            import comfyui_version
+            results = {"comfyui": comfyui_version.__version__, **results}
         side = a.out.with_suffix(".json")
         info = json.loads(side.read_text()) if side.exists() else {}
-        info["verification"] = results
+        info[a.verify_key] = results
         side.write_text(json.dumps(info, indent=2) + "\n")
-
 
 if __name__ == "__main__":
     main()

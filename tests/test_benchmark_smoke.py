@@ -10,21 +10,30 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 PROXY = ROOT / "models" / "wan_proxy.safetensors"
+# proxy name -> (model file, its published-coefficients TeaCache group)
+PROXIES = {"wan": (PROXY, "TeaCache wan2.1_t2v_1.3B"),
+           "hunyuan": (ROOT / "models" / "hunyuan_proxy.safetensors", "TeaCache hunyuan_video")}
 
 
-@pytest.mark.skipif(not PROXY.exists(), reason="models/wan_proxy.safetensors is committed; "
-                    "run scripts/train_proxy.py to make it")
-def test_benchmark_quick_run(tmp_path):
+@pytest.mark.parametrize("proxy", list(PROXIES))
+def test_benchmark_quick_run(tmp_path, proxy):
+    model, published = PROXIES[proxy]
+    if not model.exists():
+        pytest.skip(f"models/{model.name} is committed; run scripts/train_proxy.py --proxy {proxy}")
     r = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "run_benchmark.py"), "--quick",
-                        "--threads", "1", "--out", str(tmp_path)], capture_output=True, text=True, timeout=900)
+                        "--proxy", proxy, "--threads", "1", "--out", str(tmp_path)],
+                       capture_output=True, text=True, timeout=900)
     assert r.returncode == 0, r.stderr[-3000:]
     res = json.loads((tmp_path / "results.json").read_text())
+    assert res["meta"]["proxy"] == proxy and res["meta"]["model"] == model.name
     rows = {row["method"]: row for row in res["fidelity"]}
     assert rows["uncached"]["reduction"] == 1.0 and rows["uncached"]["psnr"] == float("inf")
+    blocks_per_call = {"wan": 6, "hunyuan": 3 + 4}[proxy]
+    assert rows["uncached"]["blocks"] == 6 * blocks_per_call     # 6 steps, cond+uncond batched
     assert {"steps/2", "easycache 0.2", "lazycache 0.2"} <= set(rows)
     tea = [row for row in res["fidelity"] if row["group"].startswith("TeaCache")]
     assert {row["group"] for row in tea} == {
-        "TeaCache uncalibrated", "TeaCache calibrated", "TeaCache wan2.1_t2v_1.3B",
+        "TeaCache uncalibrated", "TeaCache calibrated", published,
         "TeaCache uncalibrated+extrapolate", "TeaCache calibrated+extrapolate"}
     for row in tea:
         assert row["blocks"] <= rows["uncached"]["blocks"] and row["psnr"] > 0
@@ -35,6 +44,23 @@ def test_benchmark_quick_run(tmp_path):
                                                                     ("euler", 4.0)]
     assert set(res["matched"][0]["groups"]) == {row["group"] for row in res["fidelity"]} - {"none"}
     assert (tmp_path / "fidelity_vs_speedup.png").stat().st_size > 1000
+
+
+def test_proxy_registry():
+    sys.path.insert(0, str(ROOT))
+    from benchmarks.proxies import PROXIES as REGISTRY, get_proxy
+    assert set(REGISTRY) == set(PROXIES)
+    for name in REGISTRY:
+        p = get_proxy(name)
+        assert p.model == PROXIES[name][0]
+        assert not set(p.eval_prompts) & set(p.calib_prompts)        # disjoint prompt lists
+        pos, neg = p.positive(p.eval_prompts[0]), p.negative()
+        assert pos[0][0].shape == neg[0][0].shape and pos[0][0].abs().sum() > 0
+        assert neg[0][0].abs().sum() == 0
+        assert set(pos[0][1]) == set(neg[0][1])
+    hv = get_proxy("hunyuan")
+    pos = hv.positive(hv.eval_prompts[0])
+    assert pos[0][0].shape == (1, 12, 4096) and pos[0][1]["pooled_output"].shape == (1, 768)
 
 
 def test_interpolation_at_a_target_reduction():
