@@ -465,6 +465,27 @@ class FirstBlockCache(PeerMethod):
         run.probe_input, run.indicator = probe_input, indicator
 
 
+# ------------------------------------------------------------------------- a peer's idea in TeaCache
+
+class TeaCacheGain:
+    """TeaCache (identity rescale, extrapolate's two residuals) with the skip weight estimated
+    from the indicator, DiCache's idea (teacache_core/estimators.py)."""
+
+    def __init__(self, thresh, cap):
+        self.thresh, self.cap = thresh, cap
+        self.group = "TeaCache uncalibrated+gain" + ("" if cap == 1.0 else f"{cap:g}")
+
+    def install(self, model):
+        from comfyui_teacache.teacache_core.estimators import IndicatorGainEstimator
+        m, reg = apply_teacache(model, TeaCacheConfig(self.thresh, model_type="uncalibrated",
+                                                      skip_estimate="extrapolate"))
+
+        def customize(run):
+            run.estimator = IndicatorGainEstimator(self.cap)
+        reg.customize_run = customize
+        return m
+
+
 # ------------------------------------------------------------------------- benchmark sweeps
 
 # parameter sweeps (reduction about 2x-4x on the 24-step proxy benchmark)
@@ -476,12 +497,17 @@ SWEEPS = {
     "First Block Cache": [0.05, 0.1, 0.2, 0.4, 0.6, 0.8],
     "TaylorSeer order 1": [2, 3, 4, 5],
     "TaylorSeer order 2": [2, 3, 4, 5],
+    # not a peer: DiCache's gain idea inside TeaCache (same thresholds as TeaCache's sweep)
+    "TeaCache uncalibrated+gain": [0.05, 0.1, 0.2, 0.3, 0.45],
+    "TeaCache uncalibrated+gain0.5": [0.05, 0.1, 0.2, 0.3, 0.45],
 }
 COLOURS = {"MagCache": (230, 0, 130), "MagCache K6 ret0.1": (250, 120, 190),
            "DiCache": (140, 90, 40), "DiCache ret0": (190, 150, 90),
            "First Block Cache": (90, 90, 0), "TaylorSeer order 1": (0, 0, 140),
-           "TaylorSeer order 2": (90, 90, 255)}
+           "TaylorSeer order 2": (90, 90, 255), "TeaCache uncalibrated+gain": (0, 230, 120),
+           "TeaCache uncalibrated+gain0.5": (120, 230, 0)}
 GROUPS = tuple(SWEEPS)
+PEER_GROUPS = tuple(g for g in GROUPS if not g.startswith("TeaCache"))
 
 
 def _make(group, param, curves):
@@ -495,6 +521,8 @@ def _make(group, param, curves):
         return DiCache(param, retention=0.0)
     if group == "First Block Cache":
         return FirstBlockCache(param)
+    if group.startswith("TeaCache uncalibrated+gain"):
+        return TeaCacheGain(param, float(group[len("TeaCache uncalibrated+gain"):] or 1.0))
     if group.startswith("TaylorSeer order "):
         return TaylorSeer(int(param), order=int(group.rsplit(" ", 1)[1]))
     raise KeyError(group)

@@ -227,3 +227,24 @@ def test_benchmark_quick_peer_rows(tmp_path):
         assert row["cache_bytes"] > 0
     assert sum(row["blocks"] < unc["blocks"] for row in res["fidelity"]) >= len(peers.GROUPS) - 1
     assert set(res["matched"][0]["groups"]) == set(peers.GROUPS)
+
+
+# ------------------------------------------------------------------ DiCache's gain in TeaCache
+
+def test_indicator_gain_is_accumulation_since_over_accumulation_of_the_last_interval():
+    from comfyui_teacache.teacache_core.estimators import indicator_gain, last_interval_accumulation
+    from comfyui_teacache.teacache_core.state import StepRecord
+
+    def rec(step, rescaled, computed):
+        return StepRecord(step, 1.0 - step / 10, rescaled, rescaled, 0.0, computed, "")
+    b = _branch()
+    b.records = [rec(0, None, True), rec(1, 0.1, False), rec(2, 0.3, False)]
+    assert last_interval_accumulation(b.records) is None          # one computed call only
+    assert indicator_gain(b) == 0.0                               # -> the cached residual
+    b.records = [rec(0, None, True), rec(1, 0.1, True), rec(2, 0.1, False), rec(3, 0.3, True),
+                 rec(4, 0.2, False)]
+    assert last_interval_accumulation(b.records) == pytest.approx(0.4)
+    b.accumulated = 0.2
+    assert indicator_gain(b) == pytest.approx(0.5)
+    b.accumulated = 0.9
+    assert indicator_gain(b) == 1.0 and indicator_gain(b, cap=0.5) == 0.5
