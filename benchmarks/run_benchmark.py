@@ -246,6 +246,8 @@ def main():
     (out / "results.json").write_text(json.dumps({"meta": meta, "fidelity": rows, "timing": timing,
                                                   "matched": matched}, indent=1, default=str))
     table = render_table(meta, rows, timing, matched)
+    from benchmarks.peers_table import render as render_peers      # issue 13: PSNR and SSIM
+    table += "\n### at the same reduction, PSNR and SSIM\n\n" + render_peers(rows)
     (out / "table.md").write_text(table)
     plot(rows, out / "fidelity_vs_speedup.png")
     print(table)
