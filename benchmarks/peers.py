@@ -490,16 +490,15 @@ class TeaCacheGain:
 
 # parameter sweeps (reduction about 2x-4x on the 24-step proxy benchmark)
 SWEEPS = {
-    "MagCache": [0.03, 0.06, 0.12, 0.24],                # K 2 caps it near 2.2x here
-    "MagCache K6 ret0.1": [0.06, 0.12, 0.24, 0.5, 1.0],
-    "DiCache": [0.04, 0.08, 0.16, 0.32, 0.64],           # 20% retained: at most ~2.7x here
-    "DiCache ret0": [0.04, 0.08, 0.16, 0.32, 0.64],
-    "First Block Cache": [0.05, 0.1, 0.2, 0.4, 0.6, 0.8],
-    "TaylorSeer order 1": [2, 3, 4, 5],
-    "TaylorSeer order 2": [2, 3, 4, 5],
-    # not a peer: DiCache's gain idea inside TeaCache (same thresholds as TeaCache's sweep)
-    "TeaCache uncalibrated+gain": [0.05, 0.1, 0.2, 0.3, 0.45],
-    "TeaCache uncalibrated+gain0.5": [0.05, 0.1, 0.2, 0.3, 0.45],
+    "MagCache": [0.06, 0.12, 0.24],                      # K 2 caps it near 2.2x here
+    "MagCache K6 ret0.1": [0.12, 0.24, 0.5, 1.0],
+    "DiCache": [0.08, 0.16, 0.32, 0.64],                 # 20% retained: at most ~2.7x here
+    "DiCache ret0": [0.08, 0.16, 0.32, 0.64],
+    "First Block Cache": [0.1, 0.2, 0.4, 0.7],
+    "TaylorSeer order 1": [2, 3, 4],
+    "TaylorSeer order 2": [2, 3, 4],
+    # not a peer: DiCache's gain idea inside TeaCache (TeaCache's thresholds up to ~6x)
+    "TeaCache uncalibrated+gain": [0.05, 0.1, 0.2, 0.3],
 }
 COLOURS = {"MagCache": (230, 0, 130), "MagCache K6 ret0.1": (250, 120, 190),
            "DiCache": (140, 90, 40), "DiCache ret0": (190, 150, 90),
