@@ -223,9 +223,8 @@ def test_benchmark_quick_peer_rows(tmp_path):
     for row in res["fidelity"]:
         if row["group"] == "none":
             continue
-        assert row["blocks"] <= unc["blocks"] and math.isfinite(row["psnr"]), row
+        assert row["blocks"] < unc["blocks"] and math.isfinite(row["psnr"]), row
         assert row["cache_bytes"] > 0
-    assert sum(row["blocks"] < unc["blocks"] for row in res["fidelity"]) >= len(peers.GROUPS) - 1
     assert set(res["matched"][0]["groups"]) == set(peers.GROUPS)
 
 
