@@ -57,6 +57,11 @@ def parse():
     ap.add_argument("--threads", type=int, default=0,
                     help="torch threads (0 = torch's default; 1 is faster on a busy 2-core box)")
     ap.add_argument("--quick", action="store_true", help="tiny smoke run (tests use it)")
+    # ---- issue 13: peer methods (benchmarks/peers.py) ----
+    ap.add_argument("--methods", default="",
+                    help="comma-separated method groups to run (case-insensitive prefixes of "
+                         "the group names, e.g. 'fewer,TeaCache uncalibrated,MagCache'); "
+                         "default: all. The uncached reference always runs.")
     return ap.parse_args()
 
 
@@ -153,6 +158,20 @@ def main():
             methods.append((f"{name.lower()} {t:g}", name, t,
                             (lambda n=node, t=t: n.execute(model, t, 0.15, 0.95, False).result[0])))
 
+    # ---- issue 13: peer methods re-implemented on the pack's gates (benchmarks/peers.py) ----
+    from benchmarks import peers
+    mag_curves: dict = {}
+    methods += peers.benchmark_methods(model, a.quick, mag_curves)
+    if a.methods:
+        wanted = [w.strip().lower() for w in a.methods.split(",") if w.strip()]
+        methods = [m for m in methods if m[1] == "none"
+                   or any(m[1].lower().startswith(w) for w in wanted)]
+    if any(m[1].startswith("MagCache") for m in methods):
+        # MagCache's calibration: one calibration prompt, uncached, first sampler
+        mag_curves.update(peers.calibrate_magcache(model, lambda m: run(
+            m, CALIB_PROMPTS[0], 1000, a.steps, a.samplers.split(",")[0], lat_eval)))
+    # ---- end issue 13 ----
+
     built = {name: make() for name, _, _, make in methods}
     prompts = proxy.eval_prompts[:a.prompts]
     rows = []
@@ -169,7 +188,7 @@ def main():
                 ps.append(psnr(out, refs[i][0]))
                 ss.append(ssim(out, refs[i][0]))
                 bl.append(n)
-                reg = registration_of(built[name]) if group.startswith("TeaCache") else None
+                reg = registration_of(built[name]) if _holds_cache(group) else None
                 if reg is not None:
                     peak = max(peak, reg.last_summary["peak_cache_bytes"])
             ref_blocks = statistics.mean(refs[i][2] for i in range(len(prompts)))
@@ -177,7 +196,7 @@ def main():
                          "blocks": statistics.mean(bl), "reduction": ref_blocks / statistics.mean(bl),
                          "psnr": _mean(ps), "psnr_worst": min(ps), "ssim": statistics.mean(ss),
                          "ssim_worst": min(ss), "wall_speedup": statistics.median(sp),
-                         "cache_bytes": peak if group.startswith("TeaCache") else None})
+                         "cache_bytes": peak if _holds_cache(group) else None})
         print(f"{sampler}: fidelity done", flush=True)
 
     # ---- wall time at a latent where the blocks dominate --------------------------------------
@@ -241,10 +260,18 @@ def main():
     (out / "results.json").write_text(json.dumps({"meta": meta, "fidelity": rows, "timing": timing,
                                                   "matched": matched}, indent=1, default=str))
     table = render_table(meta, rows, timing, matched)
+    from benchmarks.peers_table import render as render_peers      # issue 13: PSNR and SSIM
+    table += "\n### at the same reduction, PSNR and SSIM\n\n" + render_peers(rows)
     (out / "table.md").write_text(table)
     plot(rows, out / "fidelity_vs_speedup.png")
     print(table)
     print(f"wrote {out}/results.json, table.md, fidelity_vs_speedup.png")
+
+
+def _holds_cache(group: str) -> bool:
+    """Groups whose cache the pack's run summary measures (TeaCache and, issue 13, the peers)."""
+    from benchmarks.peers import GROUPS
+    return group.startswith("TeaCache") or group in GROUPS
 
 
 def interpolate_at(points, target):
@@ -349,6 +376,8 @@ def plot(rows, path):
                "TeaCache uncalibrated+extrapolate": (0, 190, 220),
                "TeaCache calibrated+extrapolate": (0, 110, 40),
                "EasyCache": (220, 120, 20), "LazyCache": (200, 40, 40)}
+    from benchmarks.peers import COLOURS      # issue 13: the peer methods
+    colours.update(COLOURS)
     samplers = list(dict.fromkeys(r["sampler"] for r in rows))
     pw, ph, m = 520, 380, 50
     img = Image.new("RGB", (pw * len(samplers), ph + 90), "white")

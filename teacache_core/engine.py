@@ -115,7 +115,8 @@ def decide(reg, ctx: CallContext, key, args):
     run, cfg, ad = ctx.run, ctx.run.config, reg.adapter
     x = ad.block_input(key, args)
     chunks = call_chunks(ctx.transformer_options, x.shape[0])
-    ind = ad.indicator(run.preset.indicator, ctx, args).detach()
+    ind = (ad.indicator(run.preset.indicator, ctx, args) if run.indicator is None
+           else run.indicator(ctx, key, args)).detach()
     if ind.is_floating_point() and ind.element_size() > x.element_size():
         ind = ind.to(x.dtype)        # held per cond until the next call: never wider than x
     prevs = []
@@ -152,8 +153,11 @@ def decide(reg, ctx: CallContext, key, args):
                               has_cache=b.residual_fits(x[ch.sl]))
         b.accumulated = dec.accumulated
         b.last_call = sig
-        run.drop(b.prev_indicator)
-        b.prev_indicator = run.keep(ind[ch.sl])
+        # a rule that compares with the indicator of the last computed call (First Block
+        # Cache) keeps it across skips; the published rule compares consecutive calls
+        if not (dec.skip and getattr(run.rule, "compare_to_last_computed", False)):
+            run.drop(b.prev_indicator)
+            b.prev_indicator = run.keep(ind[ch.sl])
         b.consecutive_skips = b.consecutive_skips + 1 if dec.skip else 0
         b.records.append(StepRecord(ctx.step, sigma, d, dec.rescaled, dec.accumulated,
                                     not dec.skip, dec.reason))

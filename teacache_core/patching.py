@@ -92,6 +92,13 @@ class TeaCacheRegistration:
         # called as fn(registration, summary_dict, summary_line) when a sampling run ends
         # (also on error/interrupt); e.g. the node shows the summary in the page
         self.on_finish = []
+        # Experiments (benchmarks/peers.py) only; the nodes leave both at their defaults.
+        # decision_block: gates before it always run their block ("probe" blocks); the
+        # decision is made at that block's input and a skip covers it through the last block.
+        self.decision_block = 0
+        # customize_run: fn(run) called on every new RunState before sampling, to replace what
+        # the run uses (run.rule, run.estimator, run.indicator, run.probe_input, ...)
+        self.customize_run = None
 
     def __deepcopy__(self, memo):
         # ModelPatcher.clone() deep-copies model_options on some ComfyUI versions (0.3.75):
@@ -123,6 +130,8 @@ class TeaCacheRegistration:
         run = RunState(self, self.config, preset, self.info.description,
                        sigmas if sigmas is not None else [],
                        preset.retention or self.config.retention_mode)
+        if self.customize_run is not None:
+            self.customize_run(run)
         orig = guider.model_options
         opts = comfy.model_patcher.create_model_options_clone(orig)
         opts.setdefault("transformer_options", {})[RUN_KEY] = run
@@ -263,7 +272,12 @@ class _Gate:
             ctx.inside.discard(self.key)
 
     def _gate(self, ctx, args, run_block):
-        first, last = self.position == 0, self.position == self.count - 1
+        db = self.reg.decision_block
+        if self.position < db:              # a probe block before the decision: always runs
+            if ctx.run.probe_input is not None:
+                ctx.run.probe_input(ctx, self.key, self.position, args)
+            return run_block()
+        first, last = self.position == db, self.position == self.count - 1
         if first:
             self.reg.decide(ctx, self.key, args)
         if not ctx.decided:

@@ -146,6 +146,12 @@ class RunState:
         self.rule = ThresholdRule(config.rel_l1_thresh, preset.coefficients,
                                   config.max_consecutive_skips)
         self.estimator = ResidualEstimator(config.extrapolate)
+        # optional hooks (None = the published path; set by registration.customize_run):
+        # indicator(ctx, key, args) -> tensor replacing the adapter's indicator at the
+        # decision block; probe_input(ctx, key, position, args) sees the input of every block
+        # before registration.decision_block
+        self.indicator = None
+        self.probe_input = None
         self.store = HostStore() if config.cache_device == "cpu" else None
         self.branches: dict = {}
         self.calls = 0
