@@ -169,7 +169,7 @@ def main():
     if any(m[1].startswith("MagCache") for m in methods):
         # MagCache's calibration: one calibration prompt, uncached, first sampler
         mag_curves.update(peers.calibrate_magcache(model, lambda m: run(
-            m, CALIB_PROMPTS[0], 1000, a.steps, a.samplers.split(",")[0], lat_eval)))
+            m, proxy.calib_prompts[0], 1000, a.steps, a.samplers.split(",")[0], lat_eval)))
     # ---- end issue 13 ----
 
     built = {name: make() for name, _, _, make in methods}
