@@ -107,7 +107,7 @@ class TeaCacheApply(io.ComfyNode):
             config = TeaCacheConfig(float(rel_l1_thresh), int(start_step), int(end_step),
                                     model_type, cache_device, bool(retention_mode),
                                     int(max_consecutive_skips), skip_estimate,
-                                    float(target_speedup))
+                                    target_speedup)
             patched, _ = apply_teacache(model, config, calibration_folder=calibration_folder())
         except ValueError as e:    # config, unsupported model, preset mismatch
             raise ValueError(f"TeaCache: {e}") from None

@@ -32,6 +32,7 @@ class TeaCacheConfig:
                                    self.skip_estimate, self.target_speedup)
         if problem:
             raise TeaCacheConfigError(problem)
+        object.__setattr__(self, "target_speedup", float(self.target_speedup))
 
     @property
     def can_skip(self) -> bool:
