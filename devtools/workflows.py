@@ -77,6 +77,11 @@ def ui_to_api(workflow: dict, object_info: dict) -> dict:
             for name in order.get(sec, []):
                 spec = info["input"][sec][name]
                 if _is_widget(spec):
+                    if k >= len(values) and sec == "optional" and "default" in _opts(spec):
+                        # saved before this optional input was appended: the page fills
+                        # in its default
+                        inputs[name] = _opts(spec)["default"]
+                        continue
                     if k >= len(values):
                         raise ValueError(f"{where}: no widget value for {name!r} "
                                          f"(widgets_values has {len(values)})")

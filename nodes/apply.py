@@ -6,7 +6,8 @@ from comfy_api.latest import io
 from ..teacache_core import calibration as calib
 from ..teacache_core.adapters import ADAPTERS
 from ..teacache_core.coefficients import PRESETS, presets_for_families
-from ..teacache_core.config import CACHE_DEVICES, SKIP_ESTIMATES, TeaCacheConfig, validation_error
+from ..teacache_core.config import (CACHE_DEVICES, SKIP_ESTIMATES, TARGET_MAX, TeaCacheConfig,
+                                    validation_error)
 from ..teacache_core.patching import apply_teacache
 from . import status
 from .common import CATEGORY, SEARCH_ALIASES, SUFFIX, advanced, calibration_folder, schema
@@ -81,6 +82,15 @@ class TeaCacheApply(io.ComfyNode):
                                "residuals, continued to this step's noise level; the same rule "
                                "decides what to skip, the result is closer to the uncached one "
                                "(see BENCHMARKS.md); keeps one more residual in memory."),
+                io.Float.Input("target_speedup", default=0.0, min=0.0, max=TARGET_MAX, step=0.1,
+                               optional=True, tooltip="Ask for a speed-up instead of a "
+                               "threshold: 2 = each cond computes about half of its model calls, "
+                               "where the input changes most; works the same on any model, "
+                               "steps and sampler. When set (not 0) it wins: rel_l1_thresh is "
+                               "ignored (the log shows the equivalent threshold). 0 = off "
+                               "(rel_l1_thresh decides); 1 = no skipping. Forced steps count "
+                               "as computed; a target above what the schedule allows is "
+                               "clamped with a warning."),
             ],
             outputs=[io.Model.Output(tooltip="The model with TeaCache (a clone).")],
             # the node's id: its summary goes to this node in the page (nodes/status.py)
@@ -90,11 +100,12 @@ class TeaCacheApply(io.ComfyNode):
 
     @classmethod
     def validate_inputs(cls, rel_l1_thresh, start_step, end_step, max_consecutive_skips,
-                        model_type="auto", cache_device="model_device", skip_estimate="reuse"):
+                        model_type="auto", cache_device="model_device", skip_estimate="reuse",
+                        target_speedup=0.0):
         # ComfyUI 0.3.75 does not check V3 combo values itself: an API prompt (or a workflow
         # naming a deleted calibration) would otherwise pass /prompt and fail when run
         problem = validation_error(rel_l1_thresh, start_step, end_step, max_consecutive_skips,
-                                   cache_device, skip_estimate)
+                                   cache_device, skip_estimate, target_speedup)
         if problem is None and model_type not in model_type_options():
             problem = (f"model_type {model_type!r} is not available here: choose 'auto', "
                        "'uncalibrated', a preset or a saved calibration (refresh the page after "
@@ -104,11 +115,13 @@ class TeaCacheApply(io.ComfyNode):
     @classmethod
     def execute(cls, model, rel_l1_thresh, start_step, end_step, model_type="auto",
                 cache_device="model_device", retention_mode=False,
-                max_consecutive_skips=0, skip_estimate="reuse") -> io.NodeOutput:
+                max_consecutive_skips=0, skip_estimate="reuse",
+                target_speedup=0.0) -> io.NodeOutput:
         try:
             config = TeaCacheConfig(float(rel_l1_thresh), int(start_step), int(end_step),
                                     model_type, cache_device, bool(retention_mode),
-                                    int(max_consecutive_skips), skip_estimate)
+                                    int(max_consecutive_skips), skip_estimate,
+                                    target_speedup)
             patched, reg = apply_teacache(model, config, calibration_folder=calibration_folder())
         except ValueError as e:    # config, unsupported model, preset mismatch
             raise ValueError(f"TeaCache: {e}") from None

@@ -24,16 +24,20 @@ class TeaCacheConfig:
     retention_mode: bool = False
     max_consecutive_skips: int = 0
     skip_estimate: str = "reuse"
+    target_speedup: float = 0.0     # 0 = off (the threshold rule); >= 1: see TargetRule
 
     def __post_init__(self):
         problem = validation_error(self.rel_l1_thresh, self.start_step, self.end_step,
                                    self.max_consecutive_skips, self.cache_device,
-                                   self.skip_estimate)
+                                   self.skip_estimate, self.target_speedup)
         if problem:
             raise TeaCacheConfigError(problem)
+        object.__setattr__(self, "target_speedup", float(self.target_speedup))
 
     @property
     def can_skip(self) -> bool:
+        if self.target_speedup:         # a target wins over the threshold
+            return self.target_speedup > 1
         return self.rel_l1_thresh > 0
 
     @property
@@ -45,8 +49,35 @@ def _is_int(v) -> bool:
     return isinstance(v, int) and not isinstance(v, bool)
 
 
+TARGET_MAX = 100.0
+
+
+def target_error(target_speedup):
+    """A fix-it message for a bad target_speedup, or None. 0 = off (the threshold rule);
+    1 = every call computed (no skipping); > 1 up to TARGET_MAX = the target speed-up."""
+    try:
+        t = float(target_speedup)
+    except (TypeError, ValueError):
+        return f"target_speedup must be a number, got {target_speedup!r}."
+    if math.isnan(t) or math.isinf(t):
+        return (f"target_speedup is {t}: set 0 (off: rel_l1_thresh decides) or a speed-up "
+                f"between 1 and {TARGET_MAX:g}, e.g. 2 to compute about half the model calls.")
+    if t < 0:
+        return (f"target_speedup is {t:g}: it cannot be negative. Set 0 (off: rel_l1_thresh "
+                f"decides) or a speed-up between 1 and {TARGET_MAX:g}, e.g. 2.")
+    if 0 < t < 1:
+        return (f"target_speedup is {t:g}: a speed-up below 1 would be a slow-down. Set 0 (off: "
+                f"rel_l1_thresh decides), 1 (no skipping) or more, e.g. 2 for about twice as "
+                f"fast (did you mean {1 / t:.3g}?).")
+    if t > TARGET_MAX:
+        return (f"target_speedup is {t:g}: at most {TARGET_MAX:g}. A target above what the "
+                "schedule allows is clamped (computed: first and last step at least), so "
+                f"{TARGET_MAX:g} already means 'as fast as the schedule allows'.")
+    return None
+
+
 def validation_error(rel_l1_thresh, start_step=0, end_step=-1, max_consecutive_skips=0,
-                     cache_device="model_device", skip_estimate="reuse"):
+                     cache_device="model_device", skip_estimate="reuse", target_speedup=0.0):
     """Return a fix-it message for the first bad value, or None when all are usable."""
     try:
         t = float(rel_l1_thresh)
@@ -71,4 +102,4 @@ def validation_error(rel_l1_thresh, start_step=0, end_step=-1, max_consecutive_s
         return f"cache_device is {cache_device!r}: choose one of {', '.join(CACHE_DEVICES)}."
     if skip_estimate not in SKIP_ESTIMATES:
         return f"skip_estimate is {skip_estimate!r}: choose one of {', '.join(SKIP_ESTIMATES)}."
-    return None
+    return target_error(target_speedup)

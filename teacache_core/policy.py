@@ -92,3 +92,12 @@ class ThresholdRule:
 
     def describe_limit(self) -> str:
         return f"{self.thresh:g}"
+
+    def summary_text(self, run) -> str:
+        return f"thresh {self.thresh:g}"
+
+    def summary_fields(self, run) -> dict:
+        return {}
+
+    def finish(self, run):
+        pass

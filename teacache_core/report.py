@@ -53,6 +53,8 @@ def render(summary: dict) -> Image.Image:
     img = Image.new("RGB", lay["size"], BG)
     d = ImageDraw.Draw(img)
     thr = float(summary.get("threshold") or 0)
+    if summary.get("target_speedup"):       # the line a fixed threshold would draw
+        thr = float((summary.get("target") or {}).get("equivalent_threshold") or 0)
     d.text((8, 6), _title(summary), fill=INK)
     if not summary.get("branches"):
         d.text((8, TITLE_H + 20), summary.get("note") or
@@ -81,7 +83,19 @@ def _title(s: dict) -> str:
     preset = s.get("preset", "?")
     est = " | skips extrapolated" if s.get("skip_estimate") == "extrapolate" else ""
     return (f"TeaCache - {s.get('model', '')} | {preset} | indicator {s.get('indicator', '?')} "
-            f"| threshold {s.get('threshold', 0):g}{est} | est. {s.get('estimated_speedup', 1):.2f}x")
+            f"| {_rule_text(s)}{est} | est. {s.get('estimated_speedup', 1):.2f}x")
+
+
+def _rule_text(s: dict) -> str:
+    """The threshold, or for target_speedup: the target, what it realised, and the fixed
+    threshold that would compute as many calls on this run's distances."""
+    if not s.get("target_speedup"):
+        return f"threshold {s.get('threshold', 0):g}"
+    t = s.get("target") or {}
+    eq = t.get("equivalent_threshold")
+    return (f"target {s['target_speedup']:g}x{' (clamped)' if t.get('clamped') else ''}, "
+            f"realised {t.get('realised_per_cond', 1.0):.2f}x per cond, equivalent threshold "
+            + ("n/a" if eq is None else f"{eq:.4g}"))
 
 
 def _chart(d, recs, thr, yb_top):

@@ -13,6 +13,7 @@ import torch
 from .config import TeaCacheConfig
 from .coefficients import Preset
 from .policy import ThresholdRule, forced_first_steps
+from .target import TargetRule
 from .tensors import HostStore, add_estimate, combine_line
 
 
@@ -143,8 +144,10 @@ class RunState:
         self.total_steps = max(len(self.sigmas) - 1, 1)
         # sigmas usually decrease; keep an ascending copy for bisection
         self._evaluated = self.sigmas[:-1] if len(self.sigmas) > 1 else self.sigmas
-        self.rule = ThresholdRule(config.rel_l1_thresh, preset.coefficients,
-                                  config.max_consecutive_skips)
+        self.rule = (TargetRule(config.target_speedup, preset.coefficients,
+                                config.max_consecutive_skips) if config.target_speedup else
+                     ThresholdRule(config.rel_l1_thresh, preset.coefficients,
+                                   config.max_consecutive_skips))
         self.estimator = ResidualEstimator(config.extrapolate)
         # optional hooks (None = the published path; set by registration.customize_run):
         # indicator(ctx, key, args) -> tensor replacing the adapter's indicator at the
@@ -207,6 +210,7 @@ class RunState:
             b.prev_residual = None
         if self.store is not None:
             self.store.clear()
+        self.rule.finish(self)
 
     # ---- reporting -------------------------------------------------------------------
     def branch_counts(self):
@@ -237,8 +241,8 @@ class RunState:
             skipped = "no model call reached TeaCache"
         mode = (", retention mode" if self.retention else "") + \
             (", skips extrapolated" if self.config.extrapolate else "")
-        return (f"TeaCache: {self.model_desc} | {coeffs}{mode} | thresh "
-                f"{self.config.rel_l1_thresh:g} | {skipped} | blocks ran in "
+        return (f"TeaCache: {self.model_desc} | {coeffs}{mode} | "
+                f"{self.rule.summary_text(self)} | {skipped} | blocks ran in "
                 f"{self.calls_blocks_ran}/{self.calls} calls (est. {self.estimated_speedup():.2f}x)")
 
     def summary(self) -> dict:
@@ -260,6 +264,7 @@ class RunState:
             "peak_cache_bytes": self.peak_cache_bytes,
             "branches": {b.label: [r.__dict__.copy() for r in b.records]
                          for b in sorted(self.branches.values(), key=lambda b: b.label)},
+            **self.rule.summary_fields(self),
         }
 
 

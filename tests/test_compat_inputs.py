@@ -20,7 +20,7 @@ from comfyui_teacache.teacache_core.patching import KEY
 STEPS = 5
 DEFAULTS = dict(rel_l1_thresh=0.1, start_step=0, end_step=-1, model_type="auto",
                 cache_device="model_device", retention_mode=False, max_consecutive_skips=0,
-                skip_estimate="reuse")
+                skip_estimate="reuse", target_speedup=0.0)
 # what ComfyUI hands validate_inputs: the inputs its signature names
 VALIDATED = [n for n in inspect.signature(TeaCacheApply.validate_inputs).parameters]
 

@@ -1,0 +1,235 @@
+"""Benchmark: target_speedup against the fixed-threshold sweep on the trained Wan proxy.
+
+For each sampler and step count: the uncached run per prompt (the reference); TeaCache with
+fixed thresholds (the greedy rule's front); TeaCache with target_speedup at each target, on
+the first run of a fresh node (no profile yet: the adaptive rule) and on later runs (the node
+sampled once before with the same schedule, on a calibration prompt: the planned rule); both
+with skip_estimate reuse and extrapolate. All uncalibrated (identity rescale), CFG on (cond and
+uncond batched). Optionally (--separate) the targets once more with per-cond decisions (cond
+and uncond choose their computed calls independently).
+
+Reported per cell: realised reduction in transformer-block executions (uncached / method) and
+its error against the target, PSNR / SSIM of the final latent against the uncached run (mean
+and worst over the prompts), and the threshold front's PSNR interpolated (in log reduction,
+benchmarks/run_benchmark.interpolate_at) at the same reduction.
+
+Writes <out>/results.json and <out>/table.md.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import math
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "devtools"))
+sys.path.insert(0, str(ROOT))
+
+from comfy_env import load_pack  # noqa: E402
+
+THRESHOLDS = [0.02, 0.04, 0.07, 0.1, 0.15, 0.2, 0.3, 0.45, 0.7, 1.0]
+TARGETS = [1.5, 2.0, 3.0, 4.0]
+
+
+def parse():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--model", default=str(ROOT / "models" / "wan_proxy.safetensors"))
+    ap.add_argument("--samplers", default="euler,dpmpp_2m,uni_pc")
+    ap.add_argument("--steps", default="20,30,50")
+    ap.add_argument("--targets", default=",".join(f"{t:g}" for t in TARGETS))
+    ap.add_argument("--thresholds", default=",".join(f"{t:g}" for t in THRESHOLDS))
+    ap.add_argument("--estimates", default="reuse,extrapolate")
+    ap.add_argument("--prompts", type=int, default=4, help="evaluation prompts")
+    ap.add_argument("--cfg", type=float, default=5.0)
+    ap.add_argument("--latent", default="5x16x16", help="frames x height x width")
+    ap.add_argument("--separate", action="store_true",
+                    help="also measure per-cond (not shared) computed calls")
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--out", default=str(ROOT / "out" / "target_benchmark"))
+    ap.add_argument("--quick", action="store_true", help="tiny smoke run")
+    return ap.parse_args()
+
+
+def main():
+    a = parse()
+    if a.quick:
+        a.samplers, a.steps, a.targets, a.thresholds, a.prompts = "euler", "8", "2", "0.1,0.3", 1
+        a.estimates = "reuse"
+    load_pack()
+    import torch
+    import comfy.sd
+    import comfy.utils
+    import folder_paths
+    import nodes
+    from benchmarks.metrics import psnr, ssim
+    from benchmarks.proxy import CALIB_PROMPTS, EVAL_PROMPTS, make_context, make_uncond_context
+    from benchmarks.run_benchmark import interpolate_at
+    from comfyui_teacache.nodes.apply import TeaCacheApply
+    from comfyui_teacache.teacache_core.patching import registration_of
+    from comfyui_teacache.teacache_core.target import TargetRule
+
+    logging.getLogger().setLevel(logging.ERROR)
+    torch.set_num_threads(a.threads)
+    comfy.utils.PROGRESS_BAR_ENABLED = False
+    folder_paths.set_user_directory(tempfile.mkdtemp(prefix="teacache-target-bench-"))
+    model = comfy.sd.load_diffusion_model(a.model)
+    dm = model.get_model_object("diffusion_model")
+    blocks = {"n": 0}
+    for b in dm.blocks:
+        b.register_forward_pre_hook(lambda *_: blocks.__setitem__("n", blocks["n"] + 1))
+    f, h, w = (int(v) for v in a.latent.split("x"))
+    latent = torch.zeros(1, 16, f, h, w)
+    prompts = EVAL_PROMPTS[:a.prompts]
+
+    def run(m, prompt, seed, steps, sampler):
+        pos = [[make_context(prompt), {}]]
+        neg = [[make_uncond_context(), {}]]
+        blocks["n"] = 0
+        out = nodes.common_ksampler(m, seed, steps, a.cfg, sampler, "simple", pos, neg,
+                                    {"samples": latent})[0]["samples"]
+        return out, blocks["n"]
+
+    def node(thresh=0.0, target=0.0, estimate="reuse"):
+        return TeaCacheApply.execute(model, thresh, 0, -1, "uncalibrated", "model_device", False,
+                                     0, estimate, target).result[0]
+
+    targets = [float(t) for t in a.targets.split(",")]
+    thresholds = [float(t) for t in a.thresholds.split(",")]
+    estimates = a.estimates.split(",")
+    modes = [("shared", True)] + ([("separate", False)] if a.separate else [])
+    rows = []
+    t_start = time.perf_counter()
+    for sampler in a.samplers.split(","):
+        for steps in (int(s) for s in a.steps.split(",")):
+            refs = [run(model, p, 100 + i, steps, sampler) for i, p in enumerate(prompts)]
+            ref_blocks = statistics.mean(n for _, n in refs)
+
+            def measure(make_each, label, **meta):
+                ps, ss, bl, extra = [], [], [], []
+                for i, p in enumerate(prompts):
+                    m = make_each()
+                    out, n = run(m, p, 100 + i, steps, sampler)
+                    ps.append(psnr(out, refs[i][0]))
+                    ss.append(ssim(out, refs[i][0]))
+                    bl.append(n)
+                    s = registration_of(m).last_summary
+                    extra.append(s.get("target", {}))
+                red = ref_blocks / statistics.mean(bl)
+                row = {"sampler": sampler, "steps": steps, "method": label, **meta,
+                       "blocks": statistics.mean(bl), "reduction": red,
+                       "psnr": _mean(ps), "psnr_worst": min(ps), "ssim": statistics.mean(ss),
+                       "ssim_worst": min(ss)}
+                if extra and extra[0]:
+                    eq = [e.get("equivalent_threshold") for e in extra]
+                    row["equivalent_threshold"] = [x for x in eq if x is not None]
+                    row["planned"] = [bool(e.get("planned")) for e in extra]
+                rows.append(row)
+                return row
+
+            for est in estimates:
+                for t in thresholds:
+                    m = node(thresh=t, estimate=est)
+                    measure(lambda m=m: m, f"threshold {t:g}", kind="threshold", estimate=est,
+                            param=t)
+                for mode, shared in modes:
+                    TargetRule.SHARED = shared
+                    for r in targets:
+                        # first run: a fresh node per prompt (no profile of this schedule yet)
+                        measure(lambda r=r, est=est: node(target=r, estimate=est),
+                                f"target {r:g} first", kind="first", estimate=est, param=r,
+                                mode=mode)
+                        # later runs: one node that sampled once before (another prompt/seed)
+                        warm = node(target=r, estimate=est)
+                        run(warm, CALIB_PROMPTS[0], 999, steps, sampler)
+                        measure(lambda w=warm: w, f"target {r:g} later", kind="later",
+                                estimate=est, param=r, mode=mode)
+                    TargetRule.SHARED = True
+            print(f"{sampler} {steps} steps done ({time.perf_counter() - t_start:.0f}s)",
+                  flush=True)
+
+    # the threshold front at the reduction each target run realised
+    for r in rows:
+        if r["kind"] in ("first", "later"):
+            front = [x for x in rows if x["kind"] == "threshold" and x["sampler"] == r["sampler"]
+                     and x["steps"] == r["steps"] and x["estimate"] == r["estimate"]]
+            r["front_psnr"] = interpolate_at([(x["reduction"], x["psnr"]) for x in front],
+                                             r["reduction"])
+            r["front_psnr_worst"] = interpolate_at([(x["reduction"], x["psnr_worst"])
+                                                    for x in front], r["reduction"])
+            r["front_ssim"] = interpolate_at([(x["reduction"], x["ssim"]) for x in front],
+                                             r["reduction"])
+            r["error"] = r["reduction"] / r["param"] - 1
+    meta = {"command": " ".join(["benchmarks/target_benchmark.py"] + sys.argv[1:]),
+            "prompts": len(prompts), "cfg": a.cfg, "latent": list(latent.shape),
+            "model": Path(a.model).name, "seconds": round(time.perf_counter() - t_start),
+            "machine": f"{platform.machine()}, {a.threads} torch threads, torch {torch.__version__}"}
+    out = Path(a.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "results.json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=1,
+                                                 default=str))
+    table = render(meta, rows)
+    (out / "table.md").write_text(table)
+    print(table)
+
+
+def _mean(v):
+    finite = [x for x in v if math.isfinite(x)]
+    return statistics.mean(finite) if len(finite) == len(v) else math.inf
+
+
+def _f(x, nd=1):
+    if x is None:
+        return "-"
+    return "inf" if math.isinf(x) else f"{x:.{nd}f}"
+
+
+def render(meta, rows) -> str:
+    lines = [f"Model {meta['model']}, CFG {meta['cfg']}, latent {meta['latent']}, "
+             f"{meta['prompts']} evaluation prompts, scheduler simple, uncalibrated (identity "
+             f"rescale); {meta['machine']}; {meta['seconds']} s. Command: "
+             f"`{meta['command']}`.", "",
+             "Reduction = uncached block executions / the method's (error against the target "
+             "in brackets). PSNR dB mean / worst over the prompts against the uncached run; "
+             "front = the fixed-threshold sweep (same skip estimate) interpolated at the same "
+             "reduction; delta = target mean PSNR - front mean PSNR.", ""]
+    for est in dict.fromkeys(r["estimate"] for r in rows):
+        for mode in dict.fromkeys(r.get("mode") for r in rows if r.get("mode")):
+            sel = [r for r in rows if r["estimate"] == est and r.get("mode") == mode]
+            if not sel:
+                continue
+            lines += [f"### skip_estimate {est}, {mode} computed calls", "",
+                      "| sampler | steps | target | run | reduction (error) | PSNR mean / worst "
+                      "| SSIM mean / worst | front PSNR mean / worst | delta dB | equivalent "
+                      "threshold |",
+                      "|---|---:|---:|---|---:|---:|---:|---:|---:|---:|"]
+            for r in sel:
+                eq = r.get("equivalent_threshold") or []
+                eqs = f"{min(eq):.3g}-{max(eq):.3g}" if eq else "-"
+                delta = (r["psnr"] - r["front_psnr"]) if r.get("front_psnr") is not None \
+                    and math.isfinite(r["psnr"]) else None
+                lines.append(
+                    f"| {r['sampler']} | {r['steps']} | {r['param']:g}x | {r['kind']} | "
+                    f"{r['reduction']:.2f}x ({100 * r['error']:+.1f}%) | {_f(r['psnr'])} / "
+                    f"{_f(r['psnr_worst'])} | {r['ssim']:.4f} / {r['ssim_worst']:.4f} | "
+                    f"{_f(r.get('front_psnr'))} / {_f(r.get('front_psnr_worst'))} | "
+                    f"{'-' if delta is None else f'{delta:+.2f}'} | {eqs} |")
+            lines.append("")
+    lines += ["### fixed-threshold sweep (the front)", "",
+              "| sampler | steps | skip_estimate | threshold | reduction | PSNR mean / worst |",
+              "|---|---:|---|---:|---:|---:|"]
+    for r in rows:
+        if r["kind"] == "threshold":
+            lines.append(f"| {r['sampler']} | {r['steps']} | {r['estimate']} | {r['param']:g} | "
+                         f"{r['reduction']:.2f}x | {_f(r['psnr'])} / {_f(r['psnr_worst'])} |")
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    main()

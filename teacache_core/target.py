@@ -1,0 +1,290 @@
+"""TargetRule: target_speedup instead of a threshold (pure python; no ComfyUI).
+
+The rule, per cond (README "target_speedup"):
+
+- N = the cond's model calls in this run: predicted from the schedule (one per step; two per
+  step except the last, once a step is seen evaluated twice in a row, as Heun does), or taken
+  from the previous run with the same sigmas; K = the whole number of computed calls whose
+  speed-up N/K is nearest the target (in ratio), raised to the fewest computes that the forced
+  calls and max_consecutive_skips allow (the target is then clamped, with a warning).
+- A call is computed when forced (first step(s), last step, before start_step, from end_step
+  on, retention, max_consecutive_skips, no previous indicator, no cached residual, a non-finite
+  indicator), or when skipping it would leave more budget than calls to spend it on; it is
+  skipped when computing it would leave too little budget for the forced calls ahead.
+  Otherwise the indicator decides: on the first run with this schedule, compute when the
+  accumulated rescaled distance reaches an adaptive threshold (the predicted remaining
+  accumulated distance / (free budget + 1)); on later runs, where a plan chosen by dynamic
+  programming over the previous run's distances says (budget.plan; re-planned from here when
+  the live accumulation exceeds twice the plan's largest).
+- shared (default): all conds of a run compute at the same call positions (the first cond to
+  reach a call decides for the others), so a batched call skips the blocks as a whole.
+
+So each cond computes exactly K calls, unless an unplanned forced compute (no cache, a
+non-finite indicator, other block patches changed) or more calls than predicted intervene.
+"""
+from __future__ import annotations
+
+import logging
+import math
+
+from . import budget
+from .policy import Decision, forced_reason, rescale
+
+logger = logging.getLogger(__name__)
+
+
+class _CondBudget:
+    """What TargetRule tracks for one cond during one run."""
+
+    def __init__(self):
+        self.steps = []          # step index of each call so far
+        self.rescaled = []       # rescaled distance per call (None where not measured)
+        self.computed = 0
+        self.skips_run = 0
+        self.n = None            # predicted number of calls
+        self.k = None            # budget: computed calls
+        self.clamped = False
+        self.seen_mass = 0.0     # rescaled distances seen so far
+        self.seen_weight = 0.0   # their schedule weights
+        self.plan = None         # later runs: list of bools
+        self.plan_rescaled = None
+        self.plan_acc_max = 0.0
+        self.replanned = 0
+
+
+class TargetRule:
+    PROFILES_KEPT = 16
+    SHARED = True            # benchmarks/target_benchmark.py measures separate conds too
+    REPLAN_FACTOR = 2.0
+
+    def __init__(self, target: float, coefficients, max_consecutive_skips: int = 0,
+                 shared: bool | None = None):
+        self.target = float(target)
+        self.coefficients = coefficients
+        self.max_consecutive_skips = max_consecutive_skips
+        self.shared = self.SHARED if shared is None else shared
+        self.conds = {}          # id(branch) -> _CondBudget
+        self.slots = {}          # shared: call index -> computed?
+        self.two_calls = False
+        self.warned = False
+        self.planned = False
+        self.tau = None          # the last adaptive threshold (debug log)
+
+    # ---- the schedule ----------------------------------------------------------------------
+    def _forced(self, run, step) -> bool:
+        cfg = run.config
+        return forced_reason(step, run.total_steps, cfg.start_step, cfg.end_step, run.retention,
+                             run.forced_first) is not None
+
+    def _profile_key(self, run, label):
+        return (tuple(round(s, 6) for s in run.sigmas), label, run.preset.name,
+                run.config.start_step, run.config.end_step, run.retention)
+
+    @staticmethod
+    def _profiles(run) -> dict:
+        """Distance profiles of earlier runs, kept on the registration (run.owner)."""
+        owner = run.owner
+        store = getattr(owner, "target_profiles", None)
+        if store is None:
+            store = {}
+            try:
+                owner.target_profiles = store
+            except AttributeError:
+                pass
+        return store
+
+    def _future(self, run, cb: _CondBudget, label):
+        """(step indices of this cond's calls after the current one, earlier run's profile)."""
+        prof = self._profiles(run).get(self._profile_key(run, label))
+        if prof is not None:
+            full = prof["steps"]
+        else:
+            last_zero = not run.sigmas or run.sigmas[-1] == 0
+            full = budget.call_steps(run.total_steps, self.two_calls, last_zero)
+        j = len(cb.steps)
+        if full[:j] == cb.steps:
+            return list(full[j:]), prof
+        step = cb.steps[-1]                  # the calls went otherwise: predict from here
+        if not self.two_calls:
+            return list(range(step + 1, run.total_steps)), None
+        full = budget.call_steps(run.total_steps, True, not run.sigmas or run.sigmas[-1] == 0)
+        idx = [i for i, s in enumerate(full) if s == step]
+        if not idx:
+            return [], None
+        pos = idx[-1] if cb.steps.count(step) >= len(idx) else idx[0]
+        return full[pos + 1:], None
+
+    # ---- the decision ------------------------------------------------------------------------
+    def decide(self, run, branch, step: int, distance: float | None, *, forced: str | None,
+               has_cache: bool) -> Decision:
+        cb = self.conds.get(id(branch))
+        if cb is None:
+            cb = self.conds[id(branch)] = _CondBudget()
+        if cb.steps and cb.steps[-1] == step:
+            self.two_calls = True          # a step evaluated twice: a second-order sampler
+        cb.steps.append(step)
+        j = len(cb.steps) - 1
+        r = None if distance is None else rescale(self.coefficients, distance)
+        cb.rescaled.append(r)
+        ms = self.max_consecutive_skips
+        why = forced
+        if why is None and r is None:
+            why = "no previous indicator"
+        if why is None and not math.isfinite(r):
+            why = "indicator jumped (non-finite distance)"
+        if why is None and not has_cache:
+            why = "no cached residual yet"
+        if why is None and ms and cb.skips_run >= ms:
+            why = "max_consecutive_skips reached"
+        future, prof = self._future(run, cb, branch.label)
+        fut_forced = [self._forced(run, s) for s in future]
+        n = j + 1 + len(future)
+        if cb.n != n:
+            self._set_budget(run, cb, n, j, why is not None, fut_forced, prof)
+        weights = budget.call_weights(run.sigmas, cb.steps + future)
+        if r is not None and math.isfinite(r):
+            cb.seen_mass += r
+            cb.seen_weight += weights[j]
+        acc_before = branch.accumulated
+        compute, reason = True, why
+        if why is None:
+            acc = acc_before + r
+            left = cb.k - cb.computed
+            can_skip, can_compute = budget.options(
+                False, len(future), left, budget.min_computes(fut_forced, ms, cb.skips_run + 1),
+                budget.min_computes(fut_forced, ms, 0))
+            if not can_skip and not can_compute:       # unplanned computes spent it
+                compute, reason = False, "target: over budget (unplanned computes)"
+            elif not can_skip:
+                compute, reason = True, "target: budget must be spent"
+            elif not can_compute:
+                compute, reason = False, "target: budget kept for the forced calls ahead"
+            elif self.shared and j in self.slots:
+                compute = self.slots[j]
+                reason = "target: with the other conds"
+            else:
+                compute, reason = self._choose(run, cb, j, acc, left, fut_forced, weights)
+        if self.shared:
+            self.slots.setdefault(j, compute)
+        if compute:
+            cb.computed += 1
+            cb.skips_run = 0
+            return Decision(False, 0.0, r, reason)
+        cb.skips_run += 1
+        return Decision(True, acc_before + r, r, reason)
+
+    def _set_budget(self, run, cb, n, j, forced_now, fut_forced, prof):
+        ms = self.max_consecutive_skips
+        if j == 0:
+            minimum = budget.min_computes([True] + fut_forced, ms)
+        else:
+            minimum = cb.computed + budget.min_computes([forced_now] + fut_forced, ms, cb.skips_run)
+        k, clamped = budget.budget(n, self.target, minimum)
+        cb.n, cb.k, cb.clamped = n, k, clamped
+        if clamped and not self.warned:
+            self.warned = True
+            logger.warning("TeaCache: target_speedup %gx is more than this schedule allows (%d "
+                           "model calls per cond, at least %d of them computed): clamped to "
+                           "%.2fx.", self.target, n, k, n / k)
+        if prof is not None and j == 0:
+            cb.plan_rescaled = list(prof["rescaled"])
+            cb.plan = budget.plan(cb.plan_rescaled, k, [True] + fut_forced, ms)
+            cb.plan_acc_max = _acc_max(cb.plan_rescaled, cb.plan)
+            self.planned = self.planned or cb.plan is not None
+        elif cb.plan is not None and len(cb.plan) != n:
+            cb.plan = None
+
+    def _choose(self, run, cb, j, acc, left, fut_forced, weights):
+        if cb.plan is not None:
+            if cb.plan[j]:
+                return True, "target: planned"
+            if cb.plan_acc_max > 0 and acc > self.REPLAN_FACTOR * cb.plan_acc_max:
+                self._replan(cb, j, left, fut_forced)
+                return True, "target: re-planned (the input changed more than on the earlier run)"
+            return False, "target: planned skip"
+        free = left - sum(fut_forced)           # computes the indicator places, this call on
+        future_w = sum(w for w, f in zip(weights[j + 1:], fut_forced) if not f)
+        tau = budget.adaptive_threshold(acc, cb.seen_mass, cb.seen_weight, future_w, free)
+        self.tau = tau
+        if acc >= tau:
+            return True, "target: adaptive threshold reached"
+        return False, "target: below the adaptive threshold"
+
+    def _replan(self, cb, j, left, fut_forced):
+        cb.replanned += 1
+        rest = [None] + cb.plan_rescaled[j + 1:]
+        sub = budget.plan(rest, left, [True] + fut_forced, self.max_consecutive_skips)
+        if sub is not None:
+            cb.plan = cb.plan[:j] + sub
+            cb.plan_acc_max = _acc_max(rest, sub)
+
+    def describe_limit(self) -> str:
+        return f"target {self.target:g}x" + ("" if self.tau is None else f" (adaptive {self.tau:.4g})")
+
+    # ---- reporting, and the profile a later run plans on ------------------------------------
+    def summary_fields(self, run) -> dict:
+        per = {}
+        for b in run.branches.values():
+            cb = self.conds.get(id(b))
+            if cb is None:
+                continue
+            skip_max, comp_min = budget.equivalent_threshold(b.records)
+            computed = sum(1 for r in b.records if r.computed)
+            forced = [r.computed and not r.reason.startswith("target:") for r in b.records]
+            fixed = budget.equivalent_fixed_threshold([r.rescaled for r in b.records], forced,
+                                                      computed, self.max_consecutive_skips)
+            per[b.label] = {"equivalent_threshold": fixed,"calls": len(b.records),
+                            "computed": computed,
+                            "budget": cb.k, "clamped": cb.clamped,
+                            "largest_skipped_acc": skip_max, "smallest_computed_acc": comp_min,
+                            "planned": cb.plan is not None, "replanned": cb.replanned}
+        skips = [v["largest_skipped_acc"] for v in per.values() if v["largest_skipped_acc"] is not None]
+        comps = [v["smallest_computed_acc"] for v in per.values() if v["smallest_computed_acc"] is not None]
+        real = [v["calls"] / v["computed"] for v in per.values() if v["computed"]]
+        fixed = [v["equivalent_threshold"] for v in per.values() if v["equivalent_threshold"] is not None]
+        return {"target_speedup": self.target,
+                "target": {"shared": self.shared, "planned": self.planned,
+                           "two_calls_per_step": self.two_calls, "conds": per,
+                           "clamped": any(v["clamped"] for v in per.values()),
+                           "realised_per_cond": min(real) if real else 1.0,
+                           "equivalent_threshold": min(fixed) if fixed else None,
+                           "largest_skipped_acc": max(skips) if skips else None,
+                           "smallest_chosen_compute_acc": min(comps) if comps else None}}
+
+    def summary_text(self, run) -> str:
+        f = self.summary_fields(run)["target"]
+        eq = "n/a" if f["equivalent_threshold"] is None else f"{f['equivalent_threshold']:.4g}"
+        if f["largest_skipped_acc"] is not None:
+            eq += f"; skipped up to accumulated {f['largest_skipped_acc']:.4g}"
+        clamp = " (clamped: the schedule allows less)" if f["clamped"] else ""
+        how = "planned on the previous run" if self.planned else "adaptive"
+        return (f"target {self.target:g}x{clamp}, realised {f['realised_per_cond']:.2f}x per "
+                f"cond ({how}; rel_l1_thresh ignored; equivalent thresh {eq})")
+
+    def finish(self, run):
+        """Keep each cond's distance profile for the next run with the same schedule, when
+        this run reached its last step."""
+        store = self._profiles(run)
+        for b in run.branches.values():
+            cb = self.conds.get(id(b))
+            if cb is None or not cb.steps or cb.steps[-1] != run.total_steps - 1:
+                continue
+            key = self._profile_key(run, b.label)
+            store.pop(key, None)
+            store[key] = {"steps": list(cb.steps), "rescaled": list(cb.rescaled)}
+            while len(store) > self.PROFILES_KEPT:
+                store.pop(next(iter(store)))
+
+
+def _acc_max(rescaled, plan) -> float:
+    """The largest accumulated distance at which `plan` skips, on the distances `rescaled`."""
+    if plan is None:
+        return 0.0
+    acc, best = 0.0, 0.0
+    for i, (c, r) in enumerate(zip(plan, rescaled)):
+        if i == 0 or c:
+            acc = 0.0
+            continue
+        acc += r if r is not None and math.isfinite(r) else 0.0
+        best = max(best, acc)
+    return best
