@@ -43,7 +43,8 @@ NODE = {
     "CLIPTextEncode": ([("clip", "CLIP")], [("CONDITIONING", "CONDITIONING")], ["text"]),
     "TeaCacheApply": ([("model", "MODEL")], [("MODEL", "MODEL")],
                       ["rel_l1_thresh", "start_step", "end_step", "model_type", "cache_device",
-                       "retention_mode", "max_consecutive_skips", "skip_estimate"]),
+                       "retention_mode", "max_consecutive_skips", "skip_estimate",
+                       "target_speedup"]),
     "TeaCacheReport": ([("model", "MODEL"), ("latent", "LATENT")],
                        [("report", "IMAGE"), ("json", "STRING")], []),
     "ModelSamplingSD3": ([("model", "MODEL")], [("MODEL", "MODEL")], ["shift"]),
@@ -244,10 +245,11 @@ def teacache(g, pos, title=None, **settings):
 
 
 def tc_settings(thresh, model_type="auto", retention=False, start=0, end=-1, max_skips=0,
-                cache_device="model_device", skip_estimate="reuse"):
+                cache_device="model_device", skip_estimate="reuse", target_speedup=0.0):
     return dict(rel_l1_thresh=thresh, start_step=start, end_step=end, model_type=model_type,
                 cache_device=cache_device, retention_mode=retention,
-                max_consecutive_skips=max_skips, skip_estimate=skip_estimate)
+                max_consecutive_skips=max_skips, skip_estimate=skip_estimate,
+                target_speedup=target_speedup)
 
 
 def note(g, pos, text, size=(460, 560)):
