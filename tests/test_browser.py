@@ -288,7 +288,7 @@ def test_workflow_saved_before_an_appended_input_still_loads(page, object_info):
     wf = ew.load(ew.EXAMPLES / "wan2.1_t2v_1.3B_teacache.json")
     tc = ew.ui_nodes_of(wf, "TeaCacheApply")[0]
     saved = tc["widgets_values"]
-    assert len(saved) == 8
+    assert len(saved) == 9            # ... skip_estimate, target_speedup
     tc["widgets_values"] = saved[:7]
     at = len(page.teacache_log)
     res = page.evaluate(LOAD_JS.replace("const wf = await (await fetch(url)).json();",
@@ -303,5 +303,6 @@ def test_workflow_saved_before_an_appended_input_still_loads(page, object_info):
                          "skip_estimate"]
     for name, value in zip(names[:7], saved[:7]):
         assert _same(shown[name], value), name
-    assert shown["skip_estimate"] == "reuse"
+    assert shown["skip_estimate"] == "reuse" and shown["target_speedup"] == 0
     assert res["prompt"][str(tc["id"])]["inputs"]["skip_estimate"] == "reuse"
+    assert res["prompt"][str(tc["id"])]["inputs"]["target_speedup"] == 0
