@@ -1,4 +1,4 @@
-"""Benchmark: target_speedup against the fixed-threshold sweep on the trained Wan proxy.
+"""Benchmark: target_speedup against the fixed-threshold sweep on a trained proxy.
 
 For each sampler and step count: the uncached run per prompt (the reference); TeaCache with
 fixed thresholds (the greedy rule's front); TeaCache with target_speedup at each target, on
@@ -40,7 +40,9 @@ TARGETS = [1.5, 2.0, 3.0, 4.0]
 
 def parse():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--model", default=str(ROOT / "models" / "wan_proxy.safetensors"))
+    ap.add_argument("--proxy", default="wan", help="trained proxy (benchmarks/proxies.py): "
+                    "wan or hunyuan")
+    ap.add_argument("--model", default=None, help="model file (default: the proxy's)")
     ap.add_argument("--samplers", default="euler,dpmpp_2m,uni_pc")
     ap.add_argument("--steps", default="20,30,50")
     ap.add_argument("--targets", default=",".join(f"{t:g}" for t in TARGETS))
@@ -69,7 +71,7 @@ def main():
     import folder_paths
     import nodes
     from benchmarks.metrics import psnr, ssim
-    from benchmarks.proxy import CALIB_PROMPTS, EVAL_PROMPTS, make_context, make_uncond_context
+    from benchmarks.proxies import get_proxy
     from benchmarks.run_benchmark import interpolate_at
     from comfyui_teacache.nodes.apply import TeaCacheApply
     from comfyui_teacache.teacache_core.patching import registration_of
@@ -79,18 +81,19 @@ def main():
     torch.set_num_threads(a.threads)
     comfy.utils.PROGRESS_BAR_ENABLED = False
     folder_paths.set_user_directory(tempfile.mkdtemp(prefix="teacache-target-bench-"))
+    proxy = get_proxy(a.proxy)
+    a.model = a.model or str(proxy.model)
     model = comfy.sd.load_diffusion_model(a.model)
     dm = model.get_model_object("diffusion_model")
     blocks = {"n": 0}
-    for b in dm.blocks:
+    for b in proxy.blocks(dm):
         b.register_forward_pre_hook(lambda *_: blocks.__setitem__("n", blocks["n"] + 1))
     f, h, w = (int(v) for v in a.latent.split("x"))
     latent = torch.zeros(1, 16, f, h, w)
-    prompts = EVAL_PROMPTS[:a.prompts]
+    prompts = proxy.eval_prompts[:a.prompts]
 
     def run(m, prompt, seed, steps, sampler):
-        pos = [[make_context(prompt), {}]]
-        neg = [[make_uncond_context(), {}]]
+        pos, neg = proxy.positive(prompt), proxy.negative()
         blocks["n"] = 0
         out = nodes.common_ksampler(m, seed, steps, a.cfg, sampler, "simple", pos, neg,
                                     {"samples": latent})[0]["samples"]
@@ -147,7 +150,7 @@ def main():
                                 mode=mode)
                         # later runs: one node that sampled once before (another prompt/seed)
                         warm = node(target=r, estimate=est)
-                        run(warm, CALIB_PROMPTS[0], 999, steps, sampler)
+                        run(warm, proxy.calib_prompts[0], 999, steps, sampler)
                         measure(lambda w=warm: w, f"target {r:g} later", kind="later",
                                 estimate=est, param=r, mode=mode)
                     TargetRule.SHARED = True

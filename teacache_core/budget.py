@@ -1,6 +1,6 @@
 """Planning math for target_speedup: how many model calls a cond computes, and where.
 
-Pure torch/python; no ComfyUI. The rule that uses it is policy.TargetRule.
+Pure torch/python; no ComfyUI. The rule that uses it is target.TargetRule.
 
 Terms, per cond: its model calls are numbered 0..N-1; some are forced (computed whatever the
 indicator says: first step(s), last step, before start_step, from end_step on, retention);
@@ -77,92 +77,89 @@ def options(forced_now: bool, calls_left_after: int, budget_left: int, min_after
     return can_skip, can_compute
 
 
-def adaptive_threshold(accumulated: float, seen_mass: float, seen_weight: float,
-                       future_weight: float, free_budget: int) -> float:
-    """Threshold that spreads the free budget (computes the indicator may place from this call
-    on) evenly over the predicted remaining accumulated distance: the distance still to come is
-    predicted as (distance seen per unit of schedule weight) x (weight of the calls to come),
-    the weight being each call's sigma step. Each free compute closes one segment; the forced
-    compute at the end closes the last: free_budget + 1 segments."""
-    if free_budget <= 0:
-        return math.inf
-    rate = seen_mass / seen_weight if seen_weight > 0 else 0.0
-    remaining = accumulated + rate * future_weight
-    return remaining / (free_budget + 1)
-
-
-def call_weights(sigmas, steps) -> list:
-    """Schedule weight of each call: the sigma step of the step it belongs to, shared by the
-    step's calls (a generic shape of how much the input moves)."""
-    counts = {}
-    for s in steps:
-        counts[s] = counts.get(s, 0) + 1
-    out = []
-    for s in steps:
-        if s + 1 < len(sigmas):
-            w = abs(float(sigmas[s]) - float(sigmas[s + 1]))
-        else:
-            w = 0.0
-        out.append(w / counts[s])
+def call_moves(sigmas, steps) -> list:
+    """How far the schedule moves into each call: |sigma of the previous call - sigma of this
+    call| (0 for the first call, and for a call at the sigma of the call before it, as Heun's
+    next-step call is). A call's indicator distance compares its input with the previous
+    call's, so this is the generic shape of how large that distance can be."""
+    out = [0.0]
+    for a, b in zip(steps, steps[1:]):
+        sa = float(sigmas[a]) if a < len(sigmas) else 0.0
+        sb = float(sigmas[b]) if b < len(sigmas) else 0.0
+        out.append(abs(sa - sb))
     return out
 
 
-def plan(distances, k: int, forced, max_skips: int = 0):
-    """Choose which calls compute: exactly k of them (k >= the forced ones; call 0 always),
-    every forced call among them, at most max_skips (0 = no cap) skips in a row, minimising the
-    sum over skipped calls of the distance accumulated since the last computed call.
+# distance ~ move ** 0.6: on the recorded profiles of both trained proxies (euler, dpmpp_2m,
+# uni_pc at 20-50 steps) this predicts the rest of a schedule from its start better than a
+# rate per unit of sigma (power 1), which over-predicts the end (BENCHMARKS.md, target_speedup)
+MOVE_POWER = 0.6
 
-    distances[i]: the (rescaled) distance of call i to call i-1 (distances[0] is unused; None
-    or non-finite counts as 0). Dynamic programming over (computes made, last computed call),
-    vectorised with torch: O(k n^2). Returns a list of bools, or None if no such choice exists."""
-    import torch
-    n = len(distances)
-    if n == 0 or k < 1 or k > n:
-        return None
-    d = torch.tensor([0.0] + [float(x) if x is not None and math.isfinite(float(x)) else 0.0
-                              for x in list(distances)[1:]], dtype=torch.float64)
-    d = d.clamp_min(0.0)
-    p = torch.cumsum(d, 0)                                # p[j] = d[1] + ... + d[j]
-    q = torch.cat((torch.zeros(1, dtype=torch.float64), torch.cumsum(p, 0)))  # q[j] = p[0..j-1]
-    f = torch.tensor([bool(x) for x in forced] + [True], dtype=torch.bool)
-    f[0] = True
-    # cost[i, j]: compute at i, skip i+1..j-1, next compute at j (j = n: past the end)
-    i_idx = torch.arange(n + 1, dtype=torch.float64).unsqueeze(1)
-    j_idx = torch.arange(n + 1, dtype=torch.float64).unsqueeze(0)
-    gap = j_idx - i_idx - 1
-    ii = torch.arange(n + 1).unsqueeze(1).clamp(max=n - 1)
-    jj = torch.arange(n + 1).unsqueeze(0)
-    pi = p[ii.squeeze(1)].unsqueeze(1)
-    qj = q[jj.squeeze(0)].unsqueeze(0)
-    qi1 = q[(ii.squeeze(1) + 1).clamp(max=n)].unsqueeze(1)
-    cost = (qj - qi1) - gap * pi
-    inf = torch.tensor(math.inf, dtype=torch.float64)
-    bad = gap < 0
-    if max_skips:
-        bad = bad | (gap > max_skips)
-    # no forced call strictly between i and j
-    fc = torch.cat((torch.zeros(1, dtype=torch.long), torch.cumsum(f.long(), 0)))  # fc[j] = f[0..j-1]
-    between = fc[jj.squeeze(0)].unsqueeze(0) - fc[(ii.squeeze(1) + 1).clamp(max=n + 1)].unsqueeze(1)
-    bad = bad | (between > 0)
-    cost = torch.where(bad, inf, cost.clamp_min(0.0))
-    cost[n, :] = inf                                     # nothing follows "past the end"
-    dp = torch.full((n + 1,), math.inf, dtype=torch.float64)
-    dp[0] = 0.0
-    back = []
-    for _ in range(k):                                   # the (c+1)-th compute, then the end
-        tot = dp.unsqueeze(1) + cost
-        dp, arg = tot.min(0)
-        back.append(arg)
-    if not math.isfinite(float(dp[n])):
-        return None
-    chosen, j = [], n
-    for arg in reversed(back):
-        j = int(arg[j])
-        chosen.append(j)
-    out = [False] * n
-    for j in chosen:
-        out[j] = True
-    return out if sum(out) == k and out[0] else None
+
+def predict_distances(seen, seen_moves, future_moves, power: float = MOVE_POWER) -> list:
+    """The distances still to come on a first run, from the distances seen so far:
+    c * move ** power with c fitted to the seen calls (their mean where the moves are 0)."""
+    pairs = [(d, m) for d, m in zip(seen, seen_moves) if _finite(d)]
+    if not pairs:
+        return [0.0] * len(future_moves)
+    mass = sum(d for d, _ in pairs)
+    norm = sum(m ** power for _, m in pairs)
+    if norm <= 0:
+        return [mass / len(pairs)] * len(future_moves)
+    c = mass / norm
+    return [c * m ** power for m in future_moves]
+
+
+def scale_profile(seen, earlier_seen, earlier_future) -> list:
+    """An earlier run's distances still to come, scaled by how this run's seen distances
+    compare with that run's at the same calls (within a factor 4 either way)."""
+    pairs = [(a, b) for a, b in zip(seen, earlier_seen) if _finite(a) and _finite(b)]
+    num, den = sum(a for a, _ in pairs), sum(b for _, b in pairs)
+    f = min(max(num / den, 0.25), 4.0) if num > 0 and den > 0 else 1.0
+    return [f * d if _finite(d) else 0.0 for d in earlier_future]
+
+
+def _finite(x) -> bool:
+    return x is not None and math.isfinite(x)
+
+
+def greedy_computes(accumulated: float, future, forced, thresh: float, max_skips: int = 0,
+                    skips_before: int = 0) -> int:
+    """Computes the fixed-threshold rule makes on the calls `future` (distances, forced flags),
+    starting from `accumulated` after `skips_before` skips in a row."""
+    n, acc, run = 0, accumulated, skips_before
+    for d, f in zip(future, forced):
+        acc += d
+        if f or acc >= thresh or (max_skips and run >= max_skips):
+            n, acc, run = n + 1, 0.0, 0
+        else:
+            run += 1
+    return n
+
+
+def online_threshold(accumulated: float, future, forced, budget_left: int, max_skips: int = 0,
+                     skips_before: int = 0, iterations: int = 40) -> float:
+    """The smallest threshold at which the fixed-threshold rule, applied from this call on
+    (its accumulated distance `accumulated`) to the distances `future` predicted for the calls
+    after it, computes at most `budget_left` calls (this one included). Computing this call
+    when `accumulated` reaches it makes the rest of the run the greedy threshold rule that
+    spends the budget: the threshold sweep's front, re-aimed at every call."""
+    def computes(t):
+        if accumulated >= t or (max_skips and skips_before >= max_skips):
+            return 1 + greedy_computes(0.0, future, forced, t, max_skips, 0)
+        return greedy_computes(accumulated, future, forced, t, max_skips, skips_before + 1)
+
+    hi = accumulated + sum(d for d in future if d > 0) + 1e-12
+    if computes(hi) > budget_left:
+        return hi
+    lo = 0.0
+    for _ in range(iterations):
+        mid = (lo + hi) / 2
+        if computes(mid) <= budget_left:
+            hi = mid
+        else:
+            lo = mid
+    return hi
 
 
 def equivalent_threshold(records) -> tuple:
@@ -188,16 +185,10 @@ def equivalent_threshold(records) -> tuple:
 
 def threshold_computes(distances, forced, thresh: float, max_skips: int = 0) -> int:
     """How many calls the fixed-threshold rule computes on these distances (a replay: the
-    inputs of a real run would move a little with its own choices)."""
-    n, acc, run = 0, 0.0, 0
-    for i, (d, f) in enumerate(zip(distances, forced)):
-        v = d if d is not None and math.isfinite(d) else math.inf
-        acc += v
-        if i == 0 or f or acc >= thresh or (max_skips and run >= max_skips):
-            n, acc, run = n + 1, 0.0, 0
-        else:
-            run += 1
-    return n
+    inputs of a real run would move a little with its own choices). Call 0 is computed; an
+    unmeasured distance forces a compute."""
+    ds = [d if _finite(d) else math.inf for d in distances]
+    return greedy_computes(0.0, ds, [True] + list(forced)[1:], thresh, max_skips)
 
 
 def equivalent_fixed_threshold(distances, forced, k: int, max_skips: int = 0):

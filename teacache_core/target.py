@@ -11,11 +11,14 @@ The rule, per cond (README "target_speedup"):
   on, retention, max_consecutive_skips, no previous indicator, no cached residual, a non-finite
   indicator), or when skipping it would leave more budget than calls to spend it on; it is
   skipped when computing it would leave too little budget for the forced calls ahead.
-  Otherwise the indicator decides: on the first run with this schedule, compute when the
-  accumulated rescaled distance reaches an adaptive threshold (the predicted remaining
-  accumulated distance / (free budget + 1)); on later runs, where a plan chosen by dynamic
-  programming over the previous run's distances says (budget.plan; re-planned from here when
-  the live accumulation exceeds twice the plan's largest).
+  Otherwise it is computed when its accumulated rescaled distance reaches the online threshold:
+  the smallest fixed threshold that, replayed on the distances predicted for the calls still to
+  come, spends at most the budget left (budget.online_threshold). So each call is decided as
+  the fixed-threshold rule would decide it with the threshold that meets the target, re-aimed
+  at every call as the live distances come in. The distances to come are predicted on the
+  first run with this schedule from the distances seen so far and how far the schedule moves
+  into each call (budget.predict_distances), and on later runs from the previous run's
+  distances, scaled to this run's (budget.scale_profile).
 - shared (default): all conds of a run compute at the same call positions (the first cond to
   reach a call decides for the others), so a batched call skips the blocks as a whole.
 
@@ -44,18 +47,12 @@ class _CondBudget:
         self.n = None            # predicted number of calls
         self.k = None            # budget: computed calls
         self.clamped = False
-        self.seen_mass = 0.0     # rescaled distances seen so far
-        self.seen_weight = 0.0   # their schedule weights
-        self.plan = None         # later runs: list of bools
-        self.plan_rescaled = None
-        self.plan_acc_max = 0.0
-        self.replanned = 0
+        self.earlier = None      # later runs: the previous run's rescaled distances per call
 
 
 class TargetRule:
     PROFILES_KEPT = 16
     SHARED = True            # benchmarks/target_benchmark.py measures separate conds too
-    REPLAN_FACTOR = 2.0
 
     def __init__(self, target: float, coefficients, max_consecutive_skips: int = 0,
                  shared: bool | None = None):
@@ -68,7 +65,7 @@ class TargetRule:
         self.two_calls = False
         self.warned = False
         self.planned = False
-        self.tau = None          # the last adaptive threshold (debug log)
+        self.tau = None          # the last online threshold (debug log)
 
     # ---- the schedule ----------------------------------------------------------------------
     def _forced(self, run, step) -> bool:
@@ -141,10 +138,6 @@ class TargetRule:
         n = j + 1 + len(future)
         if cb.n != n:
             self._set_budget(run, cb, n, j, why is not None, fut_forced, prof)
-        weights = budget.call_weights(run.sigmas, cb.steps + future)
-        if r is not None and math.isfinite(r):
-            cb.seen_mass += r
-            cb.seen_weight += weights[j]
         acc_before = branch.accumulated
         compute, reason = True, why
         if why is None:
@@ -163,7 +156,7 @@ class TargetRule:
                 compute = self.slots[j]
                 reason = "target: with the other conds"
             else:
-                compute, reason = self._choose(run, cb, j, acc, left, fut_forced, weights)
+                compute, reason = self._choose(run, cb, j, acc, left, future, fut_forced)
         if self.shared:
             self.slots.setdefault(j, compute)
         if compute:
@@ -187,39 +180,29 @@ class TargetRule:
                            "model calls per cond, at least %d of them computed): clamped to "
                            "%.2fx.", self.target, n, k, n / k)
         if prof is not None and j == 0:
-            cb.plan_rescaled = list(prof["rescaled"])
-            cb.plan = budget.plan(cb.plan_rescaled, k, [True] + fut_forced, ms)
-            cb.plan_acc_max = _acc_max(cb.plan_rescaled, cb.plan)
-            self.planned = self.planned or cb.plan is not None
-        elif cb.plan is not None and len(cb.plan) != n:
-            cb.plan = None
+            cb.earlier = list(prof["rescaled"])
+            self.planned = True
+        elif cb.earlier is not None and len(cb.earlier) != n:
+            cb.earlier = None
 
-    def _choose(self, run, cb, j, acc, left, fut_forced, weights):
-        if cb.plan is not None:
-            if cb.plan[j]:
-                return True, "target: planned"
-            if cb.plan_acc_max > 0 and acc > self.REPLAN_FACTOR * cb.plan_acc_max:
-                self._replan(cb, j, left, fut_forced)
-                return True, "target: re-planned (the input changed more than on the earlier run)"
-            return False, "target: planned skip"
-        free = left - sum(fut_forced)           # computes the indicator places, this call on
-        future_w = sum(w for w, f in zip(weights[j + 1:], fut_forced) if not f)
-        tau = budget.adaptive_threshold(acc, cb.seen_mass, cb.seen_weight, future_w, free)
+    def _choose(self, run, cb, j, acc, left, future, fut_forced):
+        seen = cb.rescaled[1:j + 1]
+        planned = cb.earlier is not None and len(cb.earlier) == j + 1 + len(future)
+        if planned:
+            pred = budget.scale_profile(seen, cb.earlier[1:j + 1], cb.earlier[j + 1:])
+        else:
+            moves = budget.call_moves(run.sigmas, cb.steps + future)
+            pred = budget.predict_distances(seen, moves[1:j + 1], moves[j + 1:])
+        tau = budget.online_threshold(acc, pred, fut_forced, left, self.max_consecutive_skips,
+                                      cb.skips_run)
         self.tau = tau
+        how = "planned on the previous run" if planned else "predicted"
         if acc >= tau:
-            return True, "target: adaptive threshold reached"
-        return False, "target: below the adaptive threshold"
-
-    def _replan(self, cb, j, left, fut_forced):
-        cb.replanned += 1
-        rest = [None] + cb.plan_rescaled[j + 1:]
-        sub = budget.plan(rest, left, [True] + fut_forced, self.max_consecutive_skips)
-        if sub is not None:
-            cb.plan = cb.plan[:j] + sub
-            cb.plan_acc_max = _acc_max(rest, sub)
+            return True, f"target: online threshold reached ({how})"
+        return False, f"target: below the online threshold ({how})"
 
     def describe_limit(self) -> str:
-        return f"target {self.target:g}x" + ("" if self.tau is None else f" (adaptive {self.tau:.4g})")
+        return f"target {self.target:g}x" + ("" if self.tau is None else f" (online {self.tau:.4g})")
 
     # ---- reporting, and the profile a later run plans on ------------------------------------
     def summary_fields(self, run) -> dict:
@@ -237,7 +220,7 @@ class TargetRule:
                             "computed": computed,
                             "budget": cb.k, "clamped": cb.clamped,
                             "largest_skipped_acc": skip_max, "smallest_computed_acc": comp_min,
-                            "planned": cb.plan is not None, "replanned": cb.replanned}
+                            "planned": cb.earlier is not None}
         skips = [v["largest_skipped_acc"] for v in per.values() if v["largest_skipped_acc"] is not None]
         comps = [v["smallest_computed_acc"] for v in per.values() if v["smallest_computed_acc"] is not None]
         real = [v["calls"] / v["computed"] for v in per.values() if v["computed"]]
@@ -257,7 +240,7 @@ class TargetRule:
         if f["largest_skipped_acc"] is not None:
             eq += f"; skipped up to accumulated {f['largest_skipped_acc']:.4g}"
         clamp = " (clamped: the schedule allows less)" if f["clamped"] else ""
-        how = "planned on the previous run" if self.planned else "adaptive"
+        how = "planned on the previous run" if self.planned else "predicted online"
         return (f"target {self.target:g}x{clamp}, realised {f['realised_per_cond']:.2f}x per "
                 f"cond ({how}; rel_l1_thresh ignored; equivalent thresh {eq})")
 
@@ -275,16 +258,3 @@ class TargetRule:
             while len(store) > self.PROFILES_KEPT:
                 store.pop(next(iter(store)))
 
-
-def _acc_max(rescaled, plan) -> float:
-    """The largest accumulated distance at which `plan` skips, on the distances `rescaled`."""
-    if plan is None:
-        return 0.0
-    acc, best = 0.0, 0.0
-    for i, (c, r) in enumerate(zip(plan, rescaled)):
-        if i == 0 or c:
-            acc = 0.0
-            continue
-        acc += r if r is not None and math.isfinite(r) else 0.0
-        best = max(best, acc)
-    return best

@@ -1,7 +1,6 @@
 """target_speedup planning math (teacache_core/budget.py) on toy sequences: pure python."""
 from __future__ import annotations
 
-import itertools
 import math
 import random
 
@@ -10,53 +9,75 @@ import pytest
 from comfyui_teacache.teacache_core import budget
 
 
-def _cost(d, sel):
-    acc, c = 0.0, 0.0
-    for i in range(1, len(d)):
-        if sel[i]:
-            acc = 0.0
-        else:
-            acc += d[i]
-            c += acc
-    return c
+def _greedy(d, forced, t, ms=0):
+    sel, acc, run = [], 0.0, 0
+    for i, (x, f) in enumerate(zip(d, forced)):
+        acc += x if x is not None else math.inf
+        c = i == 0 or f or acc >= t or (ms and run >= ms)
+        sel.append(c)
+        acc, run = (0.0, 0) if c else (acc, run + 1)
+    return sel
 
 
-def _valid(sel, forced, ms):
-    if not sel[0] or any(f and not s for f, s in zip(forced, sel)):
-        return False
-    run = 0
-    for s in sel:
-        run = 0 if s else run + 1
-        if ms and run > ms:
-            return False
-    return True
+def _max_skipped(d, sel):
+    acc, worst = 0.0, 0.0
+    for x, c in zip(d, sel):
+        acc = 0.0 if c else acc + x
+        worst = max(worst, acc)
+    return worst
 
 
-def test_plan_is_the_optimum_of_brute_force():
+def test_online_threshold_with_the_true_distances_is_the_greedy_front():
+    """Deciding every call with the online threshold on the exact distances to come spends at
+    most the budget, and never skips at a larger accumulated distance than the fixed threshold
+    that spends the budget (the sweep's front). (The choices can differ: once the front's
+    threshold has left budget unspent ahead, the online one drops below it.)"""
     rng = random.Random(0)
-    for _ in range(200):
-        n, ms = rng.randint(2, 9), rng.choice([0, 1, 2])
-        k = rng.randint(1, n)
-        d = [None] + [rng.random() for _ in range(n - 1)]
-        forced = [rng.random() < 0.2 for _ in range(n)]
-        best = None
-        for comb in itertools.combinations(range(n), k):
-            sel = [i in comb for i in range(n)]
-            if _valid(sel, forced, ms):
-                c = _cost(d, sel)
-                best = c if best is None else min(best, c)
-        got = budget.plan(d, k, forced, ms)
-        if best is None:
-            assert got is None
-        else:
-            assert sum(got) == k and _valid(got, forced, ms)
-            assert _cost(d, got) == pytest.approx(best, abs=1e-9)
+    for _ in range(300):
+        n, ms = rng.randint(3, 30), rng.choice([0, 0, 2, 3])
+        d = [None] + [rng.random() ** 3 for _ in range(n - 1)]
+        forced = [i == 0 or i == n - 1 for i in range(n)]
+        k = rng.randint(budget.min_computes(forced, ms), n)
+        t = budget.equivalent_fixed_threshold(d, forced, k, ms)
+        want = _greedy(d, forced, t, ms)
+        sel, acc, run, made = [], 0.0, 0, 0
+        for j in range(n):
+            if forced[j]:
+                c = True
+            else:
+                acc += d[j]
+                tau = budget.online_threshold(acc, d[j + 1:], forced[j + 1:], k - made, ms, run)
+                c = acc >= tau or (ms and run >= ms)
+            sel.append(c)
+            made += c
+            acc, run = (0.0, 0) if c else (acc, run + 1)
+        assert made <= k
+        assert _max_skipped(d, sel) <= _max_skipped(d, want) + 1e-9
 
 
-def test_plan_puts_computes_where_the_distance_is():
-    d = [None, 0.01, 0.01, 1.0, 0.01, 0.01, 1.0, 0.01, 0.01]
-    sel = budget.plan(d, 4, [True] + [False] * 7 + [True])
-    assert sel == [True, False, False, True, False, False, True, False, True]
+def test_online_threshold_puts_computes_where_the_distance_is():
+    d = [0.01, 0.01, 1.0, 0.01, 0.01, 1.0, 0.01, 0.01]          # the calls after call 0
+    forced = [False] * 7 + [True]
+    tau = budget.online_threshold(0.0, d, forced, 3)
+    assert budget.greedy_computes(0.0, d, forced, tau) == 3
+    assert 0.02 < tau <= 1.0
+    assert _greedy([None] + d, [True] + forced, tau) == [True, False, False, True, False, False,
+                                                         True, False, True]
+
+
+def test_predicted_distances_follow_the_schedule_moves():
+    moves = budget.call_moves([1.0, 0.9, 0.7, 0.4, 0.0], [0, 1, 2, 3, 4])
+    assert moves == pytest.approx([0.0, 0.1, 0.2, 0.3, 0.4])
+    assert budget.call_moves([1.0, 0.5, 0.0], [0, 1, 1, 2]) == pytest.approx([0, 0.5, 0, 0.5])
+    pred = budget.predict_distances([0.2], [0.1], [0.2, 0.4], power=1.0)
+    assert pred == pytest.approx([0.4, 0.8])
+    pred = budget.predict_distances([0.2, None], [0.1, 0.1], [0.4], power=0.5)
+    assert pred == pytest.approx([0.4])
+    assert budget.predict_distances([0.3], [0.0], [0.0, 0.5]) == pytest.approx([0.3, 0.3])
+    assert budget.predict_distances([], [], [0.5]) == [0.0]
+    # an earlier run's distances, scaled to this run's (at most 4x)
+    assert budget.scale_profile([0.2], [0.1], [0.3, None]) == pytest.approx([0.6, 0.0])
+    assert budget.scale_profile([10.0], [0.1], [1.0]) == pytest.approx([4.0])
 
 
 def test_budget_nearest_in_ratio_and_clamped():
@@ -89,12 +110,6 @@ def test_call_steps():
     assert budget.call_steps(4, False) == [0, 1, 2, 3]
     assert budget.call_steps(4, True, True) == [0, 1, 1, 2, 2, 3, 3]       # Heun: 2S-1
     assert budget.call_steps(3, True, False) == [0, 1, 1, 2, 2, 2]         # partial: 2S
-
-
-def test_adaptive_threshold_spreads_the_budget():
-    # rate 1 per unit weight, 9 units to come, acc 1: mass 10 over 4 free computes + the end
-    assert budget.adaptive_threshold(1.0, 2.0, 2.0, 9.0, 4) == pytest.approx(2.0)
-    assert budget.adaptive_threshold(1.0, 2.0, 2.0, 9.0, 0) == math.inf
 
 
 def test_equivalent_thresholds():
