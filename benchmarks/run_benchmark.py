@@ -71,6 +71,7 @@ TEA_THRESHOLDS = {"uncalibrated": [0.05, 0.1, 0.2, 0.3, 0.45],
                   "uncalibrated+extrapolate": [0.05, 0.1, 0.2, 0.3, 0.45],
                   "calibrated+extrapolate": [0.05, 0.1, 0.2, 0.3, 0.45]}
 TARGETS = (2.0, 3.0, 4.0)     # reductions at which every method is compared (interpolated)
+TARGET_SPEEDUPS = (1.5, 2.0, 3.0, 4.0, 5.0)   # the target_speedup values run
 EASY_THRESHOLDS = [0.05, 0.1, 0.2, 0.4, 0.8, 1.6]
 
 
@@ -153,6 +154,16 @@ def main():
         for t in ths:
             methods.append((f"teacache[{kind}] {t:g}", f"TeaCache {kind}", t,
                             (lambda k=kind, t=t: tea(k, t))))
+    # target_speedup (the online threshold), uncalibrated; a fresh node for every run, so each
+    # is a first run with this schedule (fresh=True below)
+    for estimate in ("reuse", "extrapolate"):
+        group = "TeaCache target" + ("" if estimate == "reuse" else "+extrapolate")
+        for r in (TARGET_SPEEDUPS if not a.quick else TARGET_SPEEDUPS[1:2]):
+            methods.append((f"teacache[target{'' if estimate == 'reuse' else '+extrapolate'}] "
+                            f"{r:g}x", group, r,
+                            (lambda e=estimate, r=r: TeaCacheApply.execute(
+                                model, 0.0, 0, -1, "uncalibrated", "model_device", False, 0, e,
+                                r).result[0])))
     for name, node in (("EasyCache", EasyCacheNode), ("LazyCache", LazyCacheNode)):
         for t in (EASY_THRESHOLDS if not a.quick else EASY_THRESHOLDS[2:3]):
             methods.append((f"{name.lower()} {t:g}", name, t,
@@ -179,10 +190,13 @@ def main():
         refs = {}
         for i, p in enumerate(prompts):
             refs[i] = run(model, p, 100 + i, a.steps, sampler, lat_eval)
-        for name, group, param, _ in methods:
+        for name, group, param, make in methods:
             ps, ss, bl, sp, peak = [], [], [], [], 0
+            fresh = group.startswith("TeaCache target")
             for i, p in enumerate(prompts):
                 steps = a.steps // param if group == "fewer steps" else a.steps
+                if fresh:
+                    built[name] = make()
                 out, dt, n = run(built[name], p, 100 + i, steps, sampler, lat_eval)
                 sp.append(refs[i][1] / dt)
                 ps.append(psnr(out, refs[i][0]))

@@ -34,12 +34,15 @@ def test_benchmark_quick_run(tmp_path, proxy):
     tea = [row for row in res["fidelity"] if row["group"].startswith("TeaCache")]
     assert {row["group"] for row in tea} == {
         "TeaCache uncalibrated", "TeaCache calibrated", published,
-        "TeaCache uncalibrated+extrapolate", "TeaCache calibrated+extrapolate"}
+        "TeaCache uncalibrated+extrapolate", "TeaCache calibrated+extrapolate",
+        "TeaCache target", "TeaCache target+extrapolate"}
     for row in tea:
+        if row["group"].startswith("TeaCache target"):      # target_speedup 2 on 6 steps
+            assert row["param"] == 2.0 and row["reduction"] == 2.0, row
         assert row["blocks"] <= rows["uncached"]["blocks"] and row["psnr"] > 0
         assert row["cache_bytes"] > 0
     fidelity_table = (tmp_path / "table.md").read_text().split("### at the same reduction")[0]
-    assert fidelity_table.count("| teacache[") == 5
+    assert fidelity_table.count("| teacache[") == 7
     assert [(e["sampler"], e["target"]) for e in res["matched"]] == [("euler", 2.0), ("euler", 3.0),
                                                                     ("euler", 4.0)]
     assert set(res["matched"][0]["groups"]) == {row["group"] for row in res["fidelity"]} - {"none"}
@@ -72,3 +75,25 @@ def test_interpolation_at_a_target_reduction():
     assert math.isclose(interpolate_at(pts, math.sqrt(1.5 * 3.0)), 35.0)   # halfway in log
     assert interpolate_at(pts, 1.2) is None and interpolate_at(pts, 7.0) is None
     assert interpolate_at([(2.0, 31.0)], 2.0) == 31.0
+
+
+@pytest.mark.parametrize("proxy", sorted(PROXIES))
+def test_target_benchmark_quick(proxy, tmp_path):
+    """benchmarks/target_benchmark.py on each proxy: harness correctness only (no timing)."""
+    model, _ = PROXIES[proxy]
+    if not model.exists():
+        pytest.skip(f"models/{model.name} is committed; run scripts/train_proxy.py --proxy {proxy}")
+    r = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "target_benchmark.py"),
+                        "--quick", "--proxy", proxy, "--out", str(tmp_path)],
+                       capture_output=True, text=True, timeout=900)
+    assert r.returncode == 0, r.stderr[-3000:]
+    res = json.loads((tmp_path / "results.json").read_text())
+    assert res["meta"]["model"] == model.name
+    kinds = {row["kind"] for row in res["rows"]}
+    assert kinds == {"threshold", "first", "later"}
+    for row in res["rows"]:
+        if row["kind"] != "threshold":           # 8 steps at 2x: exactly 4 computed calls
+            assert row["reduction"] == 2.0 and row["error"] == 0.0, row
+            assert row["planned"] == [row["kind"] == "later"], row
+            assert "front_psnr" in row
+    assert "| euler | 8 | 2x | first |" in (tmp_path / "table.md").read_text()
