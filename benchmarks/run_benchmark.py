@@ -117,8 +117,9 @@ def main():
         neg = proxy.negative()
         blocks["n"] = 0
         t0 = time.perf_counter()
-        out = nodes.common_ksampler(m, seed, steps, a.cfg, sampler, "simple", pos, neg,
-                                    {"samples": latent})[0]["samples"]
+        with torch.inference_mode():  # as ComfyUI's executor runs a prompt
+            out = nodes.common_ksampler(m, seed, steps, a.cfg, sampler, "simple", pos, neg,
+                                        {"samples": latent})[0]["samples"]
         return out, time.perf_counter() - t0, blocks["n"]
 
     # ---- calibrate on prompts disjoint from the evaluation ones -----------------------------

@@ -2,8 +2,9 @@
 
 For each sampler and step count: the uncached run per prompt (the reference); TeaCache with
 fixed thresholds (the greedy rule's front); TeaCache with target_speedup at each target, on
-the first run of a fresh node (no profile yet: the adaptive rule) and on later runs (the node
-sampled once before with the same schedule, on a calibration prompt: the planned rule); both
+the first run of a fresh node (no profile yet: the distances to come predicted from the
+schedule moves) and on later runs (the node sampled once before with the same schedule, on a
+calibration prompt: predicted from that run's distances); both
 with skip_estimate reuse and extrapolate. All uncalibrated (identity rescale), CFG on (cond and
 uncond batched). Optionally (--separate) the targets once more with per-cond decisions (cond
 and uncond choose their computed calls independently).
@@ -13,7 +14,9 @@ its error against the target, PSNR / SSIM of the final latent against the uncach
 and worst over the prompts), and the threshold front's PSNR interpolated (in log reduction,
 benchmarks/run_benchmark.interpolate_at) at the same reduction.
 
-Writes <out>/results.json and <out>/table.md.
+Writes <out>/results.json, <out>/table.md (every row) and <out>/summary.md (one row per cell,
+first and later runs side by side, and the mean / min delta to the front); --render rewrites
+the two tables from a results.json.
 """
 from __future__ import annotations
 
@@ -56,11 +59,17 @@ def parse():
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--out", default=str(ROOT / "out" / "target_benchmark"))
     ap.add_argument("--quick", action="store_true", help="tiny smoke run")
+    ap.add_argument("--render", default=None, metavar="RESULTS_JSON",
+                    help="only re-render table.md and summary.md from a results.json")
     return ap.parse_args()
 
 
 def main():
     a = parse()
+    if a.render:
+        res = json.loads(Path(a.render).read_text())
+        write_tables(Path(a.render).parent, res["meta"], res["rows"])
+        return
     if a.quick:
         a.samplers, a.steps, a.targets, a.thresholds, a.prompts = "euler", "8", "2", "0.1,0.3", 1
         a.estimates = "reuse"
@@ -95,8 +104,11 @@ def main():
     def run(m, prompt, seed, steps, sampler):
         pos, neg = proxy.positive(prompt), proxy.negative()
         blocks["n"] = 0
-        out = nodes.common_ksampler(m, seed, steps, a.cfg, sampler, "simple", pos, neg,
-                                    {"samples": latent})[0]["samples"]
+        # as ComfyUI's executor runs a prompt: without it, samplers that are not wrapped in
+        # no_grad (uni_pc) keep the autograd graph of every step alive
+        with torch.inference_mode():
+            out = nodes.common_ksampler(m, seed, steps, a.cfg, sampler, "simple", pos, neg,
+                                        {"samples": latent})[0]["samples"]
         return out, blocks["n"]
 
     def node(thresh=0.0, target=0.0, estimate="reuse"):
@@ -154,6 +166,8 @@ def main():
                         measure(lambda w=warm: w, f"target {r:g} later", kind="later",
                                 estimate=est, param=r, mode=mode)
                     TargetRule.SHARED = True
+            Path(a.out).mkdir(parents=True, exist_ok=True)
+            (Path(a.out) / "partial.json").write_text(json.dumps(rows, default=str))
             print(f"{sampler} {steps} steps done ({time.perf_counter() - t_start:.0f}s)",
                   flush=True)
 
@@ -177,9 +191,17 @@ def main():
     out.mkdir(parents=True, exist_ok=True)
     (out / "results.json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=1,
                                                  default=str))
+    print(write_tables(out, meta, rows))
+
+
+def write_tables(out: Path, meta, rows) -> str:
+    """table.md (every row) and summary.md (one row per cell, first and later runs side by
+    side, plus the mean/min delta to the front per skip estimate and run)."""
     table = render(meta, rows)
     (out / "table.md").write_text(table)
-    print(table)
+    summary = render_summary(rows)
+    (out / "summary.md").write_text(summary)
+    return table + "\n" + summary
 
 
 def _mean(v):
@@ -231,6 +253,59 @@ def render(meta, rows) -> str:
         if r["kind"] == "threshold":
             lines.append(f"| {r['sampler']} | {r['steps']} | {r['estimate']} | {r['param']:g} | "
                          f"{r['reduction']:.2f}x | {_f(r['psnr'])} / {_f(r['psnr_worst'])} |")
+    return "\n".join(lines) + "\n"
+
+
+def _delta(r, key="psnr"):
+    front = r.get("front_" + key)
+    if front is None or not math.isfinite(r[key]):
+        return None
+    return r[key] - front
+
+
+def render_summary(rows) -> str:
+    """Per skip estimate and mode: one line per (sampler, steps, target) with the first and
+    the later run next to the front, then the mean / min / max delta over the cells."""
+    lines = []
+    for est in dict.fromkeys(r["estimate"] for r in rows):
+        for mode in dict.fromkeys(r.get("mode") for r in rows if r.get("mode")):
+            sel = [r for r in rows if r["estimate"] == est and r.get("mode") == mode]
+            if not sel:
+                continue
+            cells = {}
+            for r in sel:
+                cells.setdefault((r["sampler"], r["steps"], r["param"]), {})[r["kind"]] = r
+            lines += [f"#### skip_estimate {est}, {mode} computed calls", "",
+                      "| sampler | steps | target | reduction first / later | first PSNR mean / "
+                      "worst | later PSNR mean / worst | front PSNR mean / worst | delta first "
+                      "/ later dB |", "|---|---:|---:|---:|---:|---:|---:|---:|"]
+            for (sampler, steps, t), c in cells.items():
+                f, l = c.get("first"), c.get("later")
+                ref = f or l
+                red = " / ".join(f"{x['reduction']:.2f}x" if x else "-" for x in (f, l))
+                ps = [f"{_f(x['psnr'])} / {_f(x['psnr_worst'])}" if x else "-" for x in (f, l)]
+                ds = " / ".join("-" if x is None or _delta(x) is None else f"{_delta(x):+.1f}"
+                                for x in (f, l))
+                lines.append(f"| {sampler} | {steps} | {t:g}x | {red} | {ps[0]} | {ps[1]} | "
+                             f"{_f(ref.get('front_psnr'))} / {_f(ref.get('front_psnr_worst'))} "
+                             f"| {ds} |")
+            lines.append("")
+            for kind in ("first", "later"):
+                d = [_delta(r) for r in sel if r["kind"] == kind]
+                d = [x for x in d if x is not None]
+                dw = [_delta(r, "psnr_worst") for r in sel if r["kind"] == kind]
+                dw = [x for x in dw if x is not None]
+                err = [abs(r["error"]) for r in sel if r["kind"] == kind]
+                if not d:
+                    continue
+                lines.append(
+                    f"- {kind} runs: delta to the front mean {statistics.mean(d):+.2f} dB "
+                    f"(min {min(d):+.2f}, max {max(d):+.2f}; >= 0 in {sum(x >= 0 for x in d)} of "
+                    f"{len(d)} cells), worst prompt {statistics.mean(dw):+.2f} dB (min "
+                    f"{min(dw):+.2f}); reduction within 5% of the target in "
+                    f"{sum(e <= 0.05 for e in err)} of {len(err)} cells (largest error "
+                    f"{100 * max(err):.1f}%)")
+            lines.append("")
     return "\n".join(lines) + "\n"
 
 

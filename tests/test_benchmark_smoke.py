@@ -97,3 +97,6 @@ def test_target_benchmark_quick(proxy, tmp_path):
             assert row["planned"] == [row["kind"] == "later"], row
             assert "front_psnr" in row
     assert "| euler | 8 | 2x | first |" in (tmp_path / "table.md").read_text()
+    summary = (tmp_path / "summary.md").read_text()
+    assert "| euler | 8 | 2x | 2.00x / 2.00x |" in summary
+    assert "reduction within 5% of the target in 1 of 1 cells" in summary
