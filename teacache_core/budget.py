@@ -90,24 +90,39 @@ def call_moves(sigmas, steps) -> list:
     return out
 
 
-# distance ~ move ** 0.6: on the recorded profiles of both trained proxies (euler, dpmpp_2m,
-# uni_pc at 20-50 steps) this predicts the rest of a schedule from its start better than a
-# rate per unit of sigma (power 1), which over-predicts the end (BENCHMARKS.md, target_speedup)
-MOVE_POWER = 0.6
+# On a first run the distance to come is predicted as c * move ** 0.3 / sigma (sigma of the
+# call, at least 0.02): replayed on recorded profiles of both trained proxies (euler, dpmpp_2m,
+# uni_pc at 20-50 steps, prompts outside the benchmark's) this follows the indicator's rise at
+# the end of a schedule, which move ** 0.6 alone under-predicts, and lets the online threshold
+# skip at most 1.31x / 1.27x the largest accumulated distance the greedy front skips (move **
+# 0.6: 1.41x / 1.38x; BENCHMARKS.md, target_speedup)
+MOVE_POWER = 0.3
+SIGMA_POWER = 1.0
+SIGMA_FLOOR = 0.02
 
 
-def predict_distances(seen, seen_moves, future_moves, power: float = MOVE_POWER) -> list:
+def call_scales(sigmas, steps) -> list:
+    """The generic shape of each call's indicator distance on a first run:
+    move ** MOVE_POWER / max(sigma, SIGMA_FLOOR) ** SIGMA_POWER (0 where the move is 0)."""
+    out = []
+    for s, m in zip(steps, call_moves(sigmas, steps)):
+        sig = float(sigmas[s]) if s < len(sigmas) else 0.0
+        out.append(m ** MOVE_POWER / max(sig, SIGMA_FLOOR) ** SIGMA_POWER if m > 0 else 0.0)
+    return out
+
+
+def predict_distances(seen, seen_scales, future_scales, power: float = 1.0) -> list:
     """The distances still to come on a first run, from the distances seen so far:
-    c * move ** power with c fitted to the seen calls (their mean where the moves are 0)."""
-    pairs = [(d, m) for d, m in zip(seen, seen_moves) if _finite(d)]
+    c * scale ** power with c fitted to the seen calls (their mean where the scales are 0)."""
+    pairs = [(d, m) for d, m in zip(seen, seen_scales) if _finite(d)]
     if not pairs:
-        return [0.0] * len(future_moves)
+        return [0.0] * len(future_scales)
     mass = sum(d for d, _ in pairs)
     norm = sum(m ** power for _, m in pairs)
     if norm <= 0:
-        return [mass / len(pairs)] * len(future_moves)
+        return [mass / len(pairs)] * len(future_scales)
     c = mass / norm
-    return [c * m ** power for m in future_moves]
+    return [c * m ** power for m in future_scales]
 
 
 def scale_profile(seen, earlier_seen, earlier_future) -> list:

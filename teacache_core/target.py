@@ -16,9 +16,9 @@ The rule, per cond (README "target_speedup"):
   come, spends at most the budget left (budget.online_threshold). So each call is decided as
   the fixed-threshold rule would decide it with the threshold that meets the target, re-aimed
   at every call as the live distances come in. The distances to come are predicted on the
-  first run with this schedule from the distances seen so far and how far the schedule moves
-  into each call (budget.predict_distances), and on later runs from the previous run's
-  distances, scaled to this run's (budget.scale_profile).
+  first run with this schedule from the distances seen so far, how far the schedule moves
+  into each call and its sigma there (budget.call_scales, budget.predict_distances), and on
+  later runs from the previous run's distances, scaled to this run's (budget.scale_profile).
 - shared (default): all conds of a run compute at the same call positions (the first cond to
   reach a call decides for the others), so a batched call skips the blocks as a whole.
 
@@ -191,8 +191,8 @@ class TargetRule:
         if planned:
             pred = budget.scale_profile(seen, cb.earlier[1:j + 1], cb.earlier[j + 1:])
         else:
-            moves = budget.call_moves(run.sigmas, cb.steps + future)
-            pred = budget.predict_distances(seen, moves[1:j + 1], moves[j + 1:])
+            scales = budget.call_scales(run.sigmas, cb.steps + future)
+            pred = budget.predict_distances(seen, scales[1:j + 1], scales[j + 1:])
         tau = budget.online_threshold(acc, pred, fut_forced, left, self.max_consecutive_skips,
                                       cb.skips_run)
         self.tau = tau

@@ -75,6 +75,15 @@ def test_predicted_distances_follow_the_schedule_moves():
     assert pred == pytest.approx([0.4])
     assert budget.predict_distances([0.3], [0.0], [0.0, 0.5]) == pytest.approx([0.3, 0.3])
     assert budget.predict_distances([], [], [0.5]) == [0.0]
+    # the first-run shape: move ** 0.3 / sigma (sigma at least 0.02; 0 where the move is 0)
+    scales = budget.call_scales([1.0, 0.9, 0.5, 0.01, 0.0], [0, 1, 2, 3])
+    assert scales == pytest.approx([0.0, 0.1 ** 0.3 / 0.9, 0.4 ** 0.3 / 0.5, 0.49 ** 0.3 / 0.02])
+    assert budget.call_scales([1.0, 0.5, 0.0], [0, 1, 1]) == pytest.approx([0, 0.5 ** 0.3 / 0.5, 0])
+    # the same moves at a lower sigma predict larger distances: the end of a schedule rises
+    sig = [1.0, 0.95, 0.9, 0.85, 0.8, 0.6, 0.3, 0.1, 0.0]
+    sc = budget.call_scales(sig, list(range(8)))
+    pred = budget.predict_distances([0.05] * 4, sc[1:5], sc[5:])
+    assert pred[0] < pred[1] < pred[2] and pred[2] > 3 * 0.05
     # an earlier run's distances, scaled to this run's (at most 4x)
     assert budget.scale_profile([0.2], [0.1], [0.3, None]) == pytest.approx([0.6, 0.0])
     assert budget.scale_profile([10.0], [0.1], [1.0]) == pytest.approx([4.0])
