@@ -215,6 +215,22 @@ def _f(x, nd=1):
     return "inf" if math.isinf(x) else f"{x:.{nd}f}"
 
 
+def _delta(r, key="psnr"):
+    front = r.get("front_" + key)
+    if front is None or not math.isfinite(r[key]):
+        return None
+    return r[key] - front
+
+
+def _groups(rows):
+    """(skip estimate, mode, its target rows) for each pair present, in the rows' order."""
+    for est in dict.fromkeys(r["estimate"] for r in rows):
+        for mode in dict.fromkeys(r.get("mode") for r in rows if r.get("mode")):
+            sel = [r for r in rows if r["estimate"] == est and r.get("mode") == mode]
+            if sel:
+                yield est, mode, sel
+
+
 def render(meta, rows) -> str:
     lines = [f"Model {meta['model']}, CFG {meta['cfg']}, latent {meta['latent']}, "
              f"{meta['prompts']} evaluation prompts, scheduler simple, uncalibrated (identity "
@@ -224,28 +240,23 @@ def render(meta, rows) -> str:
              "in brackets). PSNR dB mean / worst over the prompts against the uncached run; "
              "front = the fixed-threshold sweep (same skip estimate) interpolated at the same "
              "reduction; delta = target mean PSNR - front mean PSNR.", ""]
-    for est in dict.fromkeys(r["estimate"] for r in rows):
-        for mode in dict.fromkeys(r.get("mode") for r in rows if r.get("mode")):
-            sel = [r for r in rows if r["estimate"] == est and r.get("mode") == mode]
-            if not sel:
-                continue
-            lines += [f"### skip_estimate {est}, {mode} computed calls", "",
-                      "| sampler | steps | target | run | reduction (error) | PSNR mean / worst "
-                      "| SSIM mean / worst | front PSNR mean / worst | delta dB | equivalent "
-                      "threshold |",
-                      "|---|---:|---:|---|---:|---:|---:|---:|---:|---:|"]
-            for r in sel:
-                eq = r.get("equivalent_threshold") or []
-                eqs = f"{min(eq):.3g}-{max(eq):.3g}" if eq else "-"
-                delta = (r["psnr"] - r["front_psnr"]) if r.get("front_psnr") is not None \
-                    and math.isfinite(r["psnr"]) else None
-                lines.append(
-                    f"| {r['sampler']} | {r['steps']} | {r['param']:g}x | {r['kind']} | "
-                    f"{r['reduction']:.2f}x ({100 * r['error']:+.1f}%) | {_f(r['psnr'])} / "
-                    f"{_f(r['psnr_worst'])} | {r['ssim']:.4f} / {r['ssim_worst']:.4f} | "
-                    f"{_f(r.get('front_psnr'))} / {_f(r.get('front_psnr_worst'))} | "
-                    f"{'-' if delta is None else f'{delta:+.2f}'} | {eqs} |")
-            lines.append("")
+    for est, mode, sel in _groups(rows):
+        lines += [f"### skip_estimate {est}, {mode} computed calls", "",
+                  "| sampler | steps | target | run | reduction (error) | PSNR mean / worst "
+                  "| SSIM mean / worst | front PSNR mean / worst | delta dB | equivalent "
+                  "threshold |",
+                  "|---|---:|---:|---|---:|---:|---:|---:|---:|---:|"]
+        for r in sel:
+            eq = r.get("equivalent_threshold") or []
+            eqs = f"{min(eq):.3g}-{max(eq):.3g}" if eq else "-"
+            delta = _delta(r)
+            lines.append(
+                f"| {r['sampler']} | {r['steps']} | {r['param']:g}x | {r['kind']} | "
+                f"{r['reduction']:.2f}x ({100 * r['error']:+.1f}%) | {_f(r['psnr'])} / "
+                f"{_f(r['psnr_worst'])} | {r['ssim']:.4f} / {r['ssim_worst']:.4f} | "
+                f"{_f(r.get('front_psnr'))} / {_f(r.get('front_psnr_worst'))} | "
+                f"{'-' if delta is None else f'{delta:+.2f}'} | {eqs} |")
+        lines.append("")
     lines += ["### fixed-threshold sweep (the front)", "",
               "| sampler | steps | skip_estimate | threshold | reduction | PSNR mean / worst |",
               "|---|---:|---|---:|---:|---:|"]
@@ -256,56 +267,45 @@ def render(meta, rows) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _delta(r, key="psnr"):
-    front = r.get("front_" + key)
-    if front is None or not math.isfinite(r[key]):
-        return None
-    return r[key] - front
-
-
 def render_summary(rows) -> str:
     """Per skip estimate and mode: one line per (sampler, steps, target) with the first and
     the later run next to the front, then the mean / min / max delta over the cells."""
     lines = []
-    for est in dict.fromkeys(r["estimate"] for r in rows):
-        for mode in dict.fromkeys(r.get("mode") for r in rows if r.get("mode")):
-            sel = [r for r in rows if r["estimate"] == est and r.get("mode") == mode]
-            if not sel:
+    for est, mode, sel in _groups(rows):
+        cells = {}
+        for r in sel:
+            cells.setdefault((r["sampler"], r["steps"], r["param"]), {})[r["kind"]] = r
+        lines += [f"#### skip_estimate {est}, {mode} computed calls", "",
+                  "| sampler | steps | target | reduction first / later | first PSNR mean / "
+                  "worst | later PSNR mean / worst | front PSNR mean / worst | delta first "
+                  "/ later dB |", "|---|---:|---:|---:|---:|---:|---:|---:|"]
+        for (sampler, steps, t), c in cells.items():
+            f, l = c.get("first"), c.get("later")
+            ref = f or l
+            red = " / ".join(f"{x['reduction']:.2f}x" if x else "-" for x in (f, l))
+            ps = [f"{_f(x['psnr'])} / {_f(x['psnr_worst'])}" if x else "-" for x in (f, l)]
+            ds = " / ".join("-" if x is None or _delta(x) is None else f"{_delta(x):+.1f}"
+                            for x in (f, l))
+            lines.append(f"| {sampler} | {steps} | {t:g}x | {red} | {ps[0]} | {ps[1]} | "
+                         f"{_f(ref.get('front_psnr'))} / {_f(ref.get('front_psnr_worst'))} "
+                         f"| {ds} |")
+        lines.append("")
+        for kind in ("first", "later"):
+            d = [_delta(r) for r in sel if r["kind"] == kind]
+            d = [x for x in d if x is not None]
+            dw = [_delta(r, "psnr_worst") for r in sel if r["kind"] == kind]
+            dw = [x for x in dw if x is not None]
+            err = [abs(r["error"]) for r in sel if r["kind"] == kind]
+            if not d:
                 continue
-            cells = {}
-            for r in sel:
-                cells.setdefault((r["sampler"], r["steps"], r["param"]), {})[r["kind"]] = r
-            lines += [f"#### skip_estimate {est}, {mode} computed calls", "",
-                      "| sampler | steps | target | reduction first / later | first PSNR mean / "
-                      "worst | later PSNR mean / worst | front PSNR mean / worst | delta first "
-                      "/ later dB |", "|---|---:|---:|---:|---:|---:|---:|---:|"]
-            for (sampler, steps, t), c in cells.items():
-                f, l = c.get("first"), c.get("later")
-                ref = f or l
-                red = " / ".join(f"{x['reduction']:.2f}x" if x else "-" for x in (f, l))
-                ps = [f"{_f(x['psnr'])} / {_f(x['psnr_worst'])}" if x else "-" for x in (f, l)]
-                ds = " / ".join("-" if x is None or _delta(x) is None else f"{_delta(x):+.1f}"
-                                for x in (f, l))
-                lines.append(f"| {sampler} | {steps} | {t:g}x | {red} | {ps[0]} | {ps[1]} | "
-                             f"{_f(ref.get('front_psnr'))} / {_f(ref.get('front_psnr_worst'))} "
-                             f"| {ds} |")
-            lines.append("")
-            for kind in ("first", "later"):
-                d = [_delta(r) for r in sel if r["kind"] == kind]
-                d = [x for x in d if x is not None]
-                dw = [_delta(r, "psnr_worst") for r in sel if r["kind"] == kind]
-                dw = [x for x in dw if x is not None]
-                err = [abs(r["error"]) for r in sel if r["kind"] == kind]
-                if not d:
-                    continue
-                lines.append(
-                    f"- {kind} runs: delta to the front mean {statistics.mean(d):+.2f} dB "
-                    f"(min {min(d):+.2f}, max {max(d):+.2f}; >= 0 in {sum(x >= 0 for x in d)} of "
-                    f"{len(d)} cells), worst prompt {statistics.mean(dw):+.2f} dB (min "
-                    f"{min(dw):+.2f}); reduction within 5% of the target in "
-                    f"{sum(e <= 0.05 for e in err)} of {len(err)} cells (largest error "
-                    f"{100 * max(err):.1f}%)")
-            lines.append("")
+            lines.append(
+                f"- {kind} runs: delta to the front mean {statistics.mean(d):+.2f} dB "
+                f"(min {min(d):+.2f}, max {max(d):+.2f}; >= 0 in {sum(x >= 0 for x in d)} of "
+                f"{len(d)} cells), worst prompt {statistics.mean(dw):+.2f} dB (min "
+                f"{min(dw):+.2f}); reduction within 5% of the target in "
+                f"{sum(e <= 0.05 for e in err)} of {len(err)} cells (largest error "
+                f"{100 * max(err):.1f}%)")
+        lines.append("")
     return "\n".join(lines) + "\n"
 
 
