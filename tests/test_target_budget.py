@@ -75,10 +75,13 @@ def test_predicted_distances_follow_the_schedule_moves():
     assert pred == pytest.approx([0.4])
     assert budget.predict_distances([0.3], [0.0], [0.0, 0.5]) == pytest.approx([0.3, 0.3])
     assert budget.predict_distances([], [], [0.5]) == [0.0]
-    # the first-run shape: move ** 0.3 / sigma (sigma at least 0.02; 0 where the move is 0)
+    # the first-run shape: move ** 0.3 / sigma ** 1.25 (sigma at least 0.02; 0 where the move is 0)
     scales = budget.call_scales([1.0, 0.9, 0.5, 0.01, 0.0], [0, 1, 2, 3])
-    assert scales == pytest.approx([0.0, 0.1 ** 0.3 / 0.9, 0.4 ** 0.3 / 0.5, 0.49 ** 0.3 / 0.02])
-    assert budget.call_scales([1.0, 0.5, 0.0], [0, 1, 1]) == pytest.approx([0, 0.5 ** 0.3 / 0.5, 0])
+    p = 1.25
+    assert scales == pytest.approx([0.0, 0.1 ** 0.3 / 0.9 ** p, 0.4 ** 0.3 / 0.5 ** p,
+                                    0.49 ** 0.3 / 0.02 ** p])
+    assert budget.call_scales([1.0, 0.5, 0.0], [0, 1, 1]) == pytest.approx([0, 0.5 ** 0.3 / 0.5 ** p,
+                                                                        0])
     # the same moves at a lower sigma predict larger distances: the end of a schedule rises
     sig = [1.0, 0.95, 0.9, 0.85, 0.8, 0.6, 0.3, 0.1, 0.0]
     sc = budget.call_scales(sig, list(range(8)))
