@@ -469,7 +469,7 @@ class FirstBlockCache(PeerMethod):
 
 class TeaCacheGain:
     """TeaCache (identity rescale, extrapolate's two residuals) with the skip weight estimated
-    from the indicator, DiCache's idea (teacache_core/estimators.py)."""
+    from the indicator, DiCache's idea (benchmarks/estimators.py)."""
 
     def __init__(self, thresh, cap):
         self.thresh, self.cap = thresh, cap
@@ -477,7 +477,7 @@ class TeaCacheGain:
         self.group = "TeaGain uncalibrated" + ("" if cap == 1.0 else f" cap{cap:g}")
 
     def install(self, model):
-        from comfyui_teacache.teacache_core.estimators import IndicatorGainEstimator
+        from benchmarks.estimators import IndicatorGainEstimator
         m, reg = apply_teacache(model, TeaCacheConfig(self.thresh, model_type="uncalibrated",
                                                       skip_estimate="extrapolate"))
 

@@ -35,6 +35,7 @@ sys.path.insert(0, str(ROOT / "devtools"))
 sys.path.insert(0, str(ROOT))
 
 from comfy_env import load_pack  # noqa: E402
+from benchmarks.tables import compare_at_targets, render_same_reduction, render_table  # noqa: E402
 
 
 def parse():
@@ -70,7 +71,6 @@ TEA_THRESHOLDS = {"uncalibrated": [0.05, 0.1, 0.2, 0.3, 0.45],
                   "calibrated": [0.05, 0.1, 0.2, 0.3, 0.45],
                   "uncalibrated+extrapolate": [0.05, 0.1, 0.2, 0.3, 0.45],
                   "calibrated+extrapolate": [0.05, 0.1, 0.2, 0.3, 0.45]}
-TARGETS = (2.0, 3.0, 4.0)     # reductions at which every method is compared (interpolated)
 TARGET_SPEEDUPS = (1.5, 2.0, 3.0, 4.0, 5.0)   # the target_speedup values run
 EASY_THRESHOLDS = [0.05, 0.1, 0.2, 0.4, 0.8, 1.6]
 
@@ -275,8 +275,7 @@ def main():
     (out / "results.json").write_text(json.dumps({"meta": meta, "fidelity": rows, "timing": timing,
                                                   "matched": matched}, indent=1, default=str))
     table = render_table(meta, rows, timing, matched)
-    from benchmarks.peers_table import render as render_peers      # issue 13: PSNR and SSIM
-    table += "\n### at the same reduction, PSNR and SSIM\n\n" + render_peers(rows)
+    table += "\n### at the same reduction, PSNR and SSIM\n\n" + render_same_reduction(rows)
     (out / "table.md").write_text(table)
     plot(rows, out / "fidelity_vs_speedup.png")
     print(table)
@@ -289,97 +288,9 @@ def _holds_cache(group: str) -> bool:
     return group.startswith("TeaCache") or group in GROUPS
 
 
-def interpolate_at(points, target):
-    """PSNR of one method's curve at `target` reduction: piecewise linear in log(reduction)
-    between its measured points (sorted by reduction); None outside the measured range."""
-    pts = sorted((r, p) for r, p in points if math.isfinite(p))
-    for (r0, p0), (r1, p1) in zip(pts, pts[1:]):
-        if r0 <= target <= r1:
-            if r1 == r0:
-                return max(p0, p1)
-            f = (math.log(target) - math.log(r0)) / (math.log(r1) - math.log(r0))
-            return p0 + f * (p1 - p0)
-    for r, p in pts:
-        if abs(r - target) < 1e-9:
-            return p
-    return None
-
-
-def compare_at_targets(rows):
-    """Per sampler and target reduction: every method group's PSNR (mean and worst over the
-    prompts), interpolated; None where the group does not reach that reduction."""
-    out = []
-    for sampler in dict.fromkeys(r["sampler"] for r in rows):
-        for target in TARGETS:
-            entry = {"sampler": sampler, "target": target, "groups": {}}
-            for group in dict.fromkeys(r["group"] for r in rows if r["group"] != "none"):
-                g = [r for r in rows if r["sampler"] == sampler and r["group"] == group]
-                pts = [(r["reduction"], r["psnr"]) for r in g]
-                worst = [(r["reduction"], r["psnr_worst"]) for r in g]
-                entry["groups"][group] = (interpolate_at(pts, target),
-                                          interpolate_at(worst, target))
-            out.append(entry)
-    return out
-
-
 def _mean(v):
     finite = [x for x in v if math.isfinite(x)]
     return statistics.mean(finite) if len(finite) == len(v) else math.inf
-
-
-def _f(x, nd=2):
-    return "inf" if isinstance(x, float) and math.isinf(x) else f"{x:.{nd}f}"
-
-
-def render_table(meta, rows, timing, matched=()) -> str:
-    lines = [f"Model {meta['model']}, {meta['steps']} steps, CFG {meta['cfg']}, latent "
-             f"{meta['eval_latent']}, {meta['prompts']} evaluation prompts; {meta['machine']}. "
-             "Wall speed-up: at this small latent, median over the prompts of the uncached "
-             "run's time / the method's time (the interleaved timing at a larger latent is "
-             "below).", ""]
-    for sampler in dict.fromkeys(r["sampler"] for r in rows):
-        lines += [f"### {sampler}", "",
-                  "| method | block execs | reduction | wall speed-up | PSNR dB (mean / worst) | SSIM (mean / worst) | TeaCache cache |",
-                  "|---|---:|---:|---:|---:|---:|---:|"]
-        for r in (r for r in rows if r["sampler"] == sampler):
-            mem = "" if r["cache_bytes"] is None else f"{r['cache_bytes'] / 1024:.0f} KiB"
-            lines.append(f"| {r['method']} | {r['blocks']:.0f} | {r['reduction']:.2f}x | "
-                         f"{r.get('wall_speedup', 1.0):.2f}x | "
-                         f"{_f(r['psnr'], 1)} / {_f(r['psnr_worst'], 1)} | {r['ssim']:.4f} / "
-                         f"{r['ssim_worst']:.4f} | {mem} |")
-        lines.append("")
-    if matched:
-        groups = list(dict.fromkeys(g for e in matched for g in e["groups"]))
-        lines += ["### at the same reduction (PSNR dB mean / worst, interpolated in log "
-                  "reduction between measured points; best mean in bold; - = not reached)", "",
-                  "| sampler | reduction | " + " | ".join(groups) + " |",
-                  "|---|---:|" + "---:|" * len(groups)]
-        for e in matched:
-            vals = {g: v for g, v in e["groups"].items()}
-            best = max((v[0] for v in vals.values() if v[0] is not None), default=None)
-            cells = []
-            for g in groups:
-                m, w = vals.get(g, (None, None))
-                if m is None:
-                    cells.append("-")
-                    continue
-                txt = f"{_f(m, 1)} / {_f(w, 1)}"
-                cells.append(f"**{txt}**" if m == best else txt)
-            lines.append(f"| {e['sampler']} | {e['target']:g}x | " + " | ".join(cells) + " |")
-        lines.append("")
-    lines += [f"### wall time (latent {meta['timing_latent']}, median of {meta['reps']} interleaved runs)", "",
-              "| method | median s | speed-up | ideal | of ideal |", "|---|---:|---:|---:|---:|"]
-    for t in timing:
-        ideal = "" if t["ideal"] is None else f"{t['ideal']:.2f}x"
-        of = "" if t["of_ideal"] is None else f"{t['of_ideal']:.2f}"
-        lines.append(f"| {t['method']} | {t['median_s']:.2f} | {t['speedup']:.3f}x | {ideal} | {of} |")
-    if meta.get("decide_share_at_0") is not None:
-        lines += ["", f"At threshold 0, TeaCache's own per-call work (indicator, distance, "
-                  f"decision; timed inside the run) took {100 * meta['decide_share_at_0']:.2f}% "
-                  "of the sampling time (median over the repetitions). \"uncached (copy)\" is "
-                  "the same uncached model run again: its distance from 1.000x is the noise of "
-                  "the machine."]
-    return "\n".join(lines) + "\n"
 
 
 def plot(rows, path):

@@ -12,7 +12,7 @@ and uncond choose their computed calls independently).
 Reported per cell: realised reduction in transformer-block executions (uncached / method) and
 its error against the target, PSNR / SSIM of the final latent against the uncached run (mean
 and worst over the prompts), and the threshold front's PSNR interpolated (in log reduction,
-benchmarks/run_benchmark.interpolate_at) at the same reduction.
+benchmarks/tables.interpolate_at) at the same reduction.
 
 Writes <out>/results.json, <out>/table.md (every row) and <out>/summary.md (one row per cell,
 first and later runs side by side, and the mean / min delta to the front); --render rewrites
@@ -81,7 +81,7 @@ def main():
     import nodes
     from benchmarks.metrics import psnr, ssim
     from benchmarks.proxies import get_proxy
-    from benchmarks.run_benchmark import interpolate_at
+    from benchmarks.tables import interpolate_at
     from comfyui_teacache.nodes.apply import TeaCacheApply
     from comfyui_teacache.teacache_core.patching import registration_of
     from comfyui_teacache.teacache_core.target import TargetRule

@@ -46,8 +46,16 @@ UNCALIBRATED = Preset(
 
 _WAN_SRC = f"{ALI} TeaCache4Wan2.1/teacache_generate.py"
 
+GENERIC = Preset(
+    name="generic", family="*", indicator="block_input", coefficients=None,
+    source="identity rescale of the first block's input change (generic path)",
+    recommended_thresh=(0.05, 0.15),
+    note="any diffusion transformer with ComfyUI block hooks, no family file (adapters/generic.py)",
+)
+
 PRESETS: dict[str, Preset] = {p.name: p for p in [
     UNCALIBRATED,
+    GENERIC,
     Preset("wan2.1_t2v_1.3B", "wan", "timestep_embedding",
            (2.39676752e+03, -1.31110545e+03, 2.01331979e+02, -8.29855975e+00, 1.37887774e-01),
            _WAN_SRC, (0.05, 0.08), match={"dim": 1536, "kind": "t2v"}),
@@ -111,6 +119,31 @@ PRESETS: dict[str, Preset] = {p.name: p for p in [
     Preset("hidream_i1_fast", "hidream", "timestep_embedding",
            (2.26509623, -6.88864563, 7.61123826, -3.10849353, 0.99927602),
            "welltop-cn/ComfyUI-TeaCache nodes.py", (1.5, 1.5), match={"hidden": 2560}),
+    # CogVideoX (adapters/cogvideo.py): fitted on the timestep embedding emb (+ ofs embedding
+    # on 1.5-I2V); official: first and last step forced. The 5B and 5B-I2V polynomials are the
+    # same numbers in the source (also in eval/teacache/experiments/cogvideox.py for 2B/5B).
+    Preset("cogvideox_2B", "cogvideox", "timestep_embedding",
+           (-3.10658903e+01, 2.54732368e+01, -5.92380459e+00, 1.75769064e+00, -3.61568434e-03),
+           f"{ALI} TeaCache4CogVideoX1.5/teacache_sample_video.py (CogVideoX-2b)", (0.1, 0.2),
+           match={"hidden": 1920, "kind": "t2v", "version": "1.0"}),
+    Preset("cogvideox_5B", "cogvideox", "timestep_embedding",
+           (-1.53880483e+03, 8.43202495e+02, -1.34363087e+02, 7.97131516e+00, -5.23162339e-02),
+           f"{ALI} TeaCache4CogVideoX1.5/teacache_sample_video.py (CogVideoX-5b)", (0.1, 0.2),
+           match={"hidden": 3072, "kind": "t2v", "version": "1.0"}),
+    Preset("cogvideox_5B_i2v", "cogvideox", "timestep_embedding",
+           (-1.53880483e+03, 8.43202495e+02, -1.34363087e+02, 7.97131516e+00, -5.23162339e-02),
+           f"{ALI} TeaCache4CogVideoX1.5/teacache_sample_video.py (CogVideoX-5b-I2V)", (0.1, 0.2),
+           match={"hidden": 3072, "kind": "i2v", "version": "1.0"}),
+    Preset("cogvideox1.5_5B", "cogvideox", "timestep_embedding",
+           (2.50210439e+02, -1.65061612e+02, 3.57804877e+01, -7.81551492e-01, 3.58559703e-02),
+           f"{ALI} TeaCache4CogVideoX1.5/teacache_sample_video.py (CogVideoX1.5-5B)", (0.1, 0.3),
+           match={"hidden": 3072, "kind": "t2v", "version": "1.5"},
+           note="official README: 0.1 / 0.2 / 0.3 = 1.3x / 1.8x / 2.1x at 50 steps"),
+    Preset("cogvideox1.5_5B_i2v", "cogvideox", "timestep_embedding",
+           (1.22842302e+02, -1.04088754e+02, 2.62981677e+01, -3.06009921e-01, 3.71213220e-02),
+           f"{ALI} TeaCache4CogVideoX1.5/teacache_sample_video.py (CogVideoX1.5-5B-I2V)",
+           (0.1, 0.3), match={"hidden": 3072, "kind": "i2v", "version": "1.5"},
+           note="official README: 0.1 / 0.2 / 0.3 = 1.5x / 2.2x / 2.7x at 50 steps"),
 ]}
 
 

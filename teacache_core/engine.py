@@ -250,3 +250,77 @@ def record_output(ctx: CallContext, y):
         values = torch.stack([p for _, p in pairs]).tolist()
         for (b, _), (num, den) in zip(pairs, values):
             b.records[-1].output_distance = num / den if den > 0 else float("inf")
+
+
+# ---- further residual spans (generic path: one span per block stack and stream) -------------
+# The decision is made once per call at the first block (decide); a span is a stretch of blocks
+# whose stream leaves it as entry + residual. Its entry keeps, per cond, what its exit needs:
+# a copy of the input for a computing cond (it becomes the residual in place, as in decide and
+# finish), or the input plus the cached estimate for a skipping cond.
+
+@torch.no_grad()
+def span_enter(ctx: CallContext, name, x: torch.Tensor):
+    run = ctx.run
+    if not ctx.decided or not run.config.can_skip:
+        return
+    if ctx.skip_all:
+        ctx.span_finals[name] = {None: _span_cached(ctx, name, x)}
+        return
+    inputs, finals = {}, {}
+    for i, (ch, skip) in enumerate(zip(ctx.chunks, ctx.skip)):
+        s = run.branches[ch.key].span(name)
+        if skip:
+            finals[i] = _span_estimate(ctx, s, x[ch.sl])
+        else:
+            inputs[i] = run.estimator.input_copy(run, s, x[ch.sl],
+                                                 line_ok=s.residual_sig == ctx.patch_sig)
+    ctx.span_inputs[name], ctx.span_finals[name] = inputs, finals
+
+
+def _span_estimate(ctx, s, x):
+    """x + the span's cached estimate; x unchanged (and logged) where the span has none that
+    fits (a span is computed in the same calls as the first one, so this is a safety net)."""
+    if not s.residual_fits(x):
+        logger.debug("TeaCache: span %s has no cached residual of shape %s; passed through",
+                     s.label, tuple(x.shape))
+        return x
+    return ctx.run.estimator.add_to(ctx.run, s, x, ctx.sigma)
+
+
+def _span_cached(ctx, name, x):
+    if len(ctx.chunks) == 1:
+        return _span_estimate(ctx, ctx.run.branches[ctx.chunks[0].key].span(name), x)
+    out = torch.empty_like(x)
+    for ch in ctx.chunks:
+        out[ch.sl] = _span_estimate(ctx, ctx.run.branches[ch.key].span(name), x[ch.sl])
+    return out
+
+
+def span_skipped_output(ctx: CallContext, name):
+    """The span's output when every cond of the call skips (made at its entry)."""
+    return ctx.span_finals.pop(name, {}).get(None)
+
+
+@torch.no_grad()
+def span_exit(ctx: CallContext, name, y: torch.Tensor) -> torch.Tensor:
+    """The span's last block ran: computing conds' input copies become their residuals, the
+    skipping conds' outputs are written into y (a fresh block output). Returns y."""
+    inputs = ctx.span_inputs.pop(name, None)
+    finals = ctx.span_finals.pop(name, None) or {}
+    if not inputs:
+        return y
+    run = ctx.run
+    for i, ch in enumerate(ctx.chunks):
+        if i in inputs:
+            s = run.branches[ch.key].span(name)
+            buf = inputs.pop(i)
+            residual = torch.sub(y[ch.sl], buf, out=buf)
+            del buf
+            run.estimator.store(run, s, residual, ctx.sigma,
+                                line_ok=s.residual_sig == ctx.patch_sig)
+            s.residual_sig = ctx.patch_sig
+            del residual
+    for i, t in finals.items():
+        y[ctx.chunks[i].sl].copy_(t)
+    run.note_cache_size()
+    return y

@@ -26,7 +26,8 @@ import torch
 import comfy.model_patcher
 import comfy.patcher_extension as pe
 
-from .adapters import find_adapter
+from .adapters import UnsupportedModelError, find_adapter
+from .adapters import generic as _generic
 from .coefficients import UNCALIBRATED
 from . import calibration as calib
 from . import engine
@@ -53,8 +54,13 @@ def _find_run(owner, args, kwargs):
 
 
 def _first_tensor(x):
-    while isinstance(x, (list, tuple)) and x:
-        x = x[0]
+    while True:
+        if isinstance(x, (list, tuple)) and x:
+            x = x[0]
+        elif not isinstance(x, torch.Tensor) and isinstance(getattr(x, "tensors", None), (list, tuple)):
+            x = x.tensors           # ComfyUI's NestedTensor (e.g. a video + audio latent)
+        else:
+            break
     return x if isinstance(x, torch.Tensor) else None
 
 
@@ -100,6 +106,16 @@ class TeaCacheRegistration:
         # the run uses (run.rule, run.estimator, run.indicator, run.probe_input, ...)
         self.customize_run = None
 
+    def describe_model(self) -> str:
+        """The model as the summary line names it (the generic path adds what it inferred)."""
+        layout = getattr(self.adapter, "layout", None)
+        return self.info.description + (f" [{layout.describe()}]" if layout is not None else "")
+
+    def make_gate(self, key, pos, inner=None):
+        """The patches_replace entry for one block (wrapping `inner`, another node's entry)."""
+        cls = GenericGate if getattr(self.adapter, "dynamic", False) else BlockGate
+        return cls(self, key, pos, len(self.block_keys), inner)
+
     def __deepcopy__(self, memo):
         # ModelPatcher.clone() deep-copies model_options on some ComfyUI versions (0.3.75):
         # the block gates must keep pointing at this registration, as the wrappers do.
@@ -127,7 +143,7 @@ class TeaCacheRegistration:
             self.config.model_type != "auto"
         preset = self.preset if fixed else self.adapter.select_preset(self.info, self.config.model_type,
                                             self.config.retention_mode, latent_shape=shape)
-        run = RunState(self, self.config, preset, self.info.description,
+        run = RunState(self, self.config, preset, self.describe_model(),
                        sigmas if sigmas is not None else [],
                        preset.retention or self.config.retention_mode)
         if self.customize_run is not None:
@@ -199,6 +215,8 @@ class TeaCacheRegistration:
             out = executor(*args, **kwargs)
         finally:
             _CURRENT.reset(token)
+        if ctx.discovery is not None:
+            GenericGate.end_discovery(self, ctx)
         if self.calibration is not None and ctx.decided:
             engine.record_output(ctx, _first_tensor(ctx.model_output if ctx.model_output
                                                     is not None else out))
@@ -219,7 +237,7 @@ class TeaCacheRegistration:
             if isinstance(entry, BlockGate) and entry.reg is self:
                 inner = entry.inner
             else:
-                regated[key] = BlockGate(self, key, pos, len(self.block_keys), entry)
+                regated[key] = self.make_gate(key, pos, entry)
                 inner = entry
             if inner is not None:
                 sig.append((key, id(inner)))
@@ -330,6 +348,119 @@ class ForwardGate(_Gate):
                          lambda: original(*a, **kw))
 
 
+class GenericGate(BlockGate):
+    """Gate of the generic path (adapters/generic.py): the keys are candidates, and the layout
+    (block order, stacks, streams) is found at the first model call, which always computes
+    (step 0 is forced and nothing is cached yet). Until then every gate runs its block and
+    notes what it saw; a stack's residuals are taken when the next stack starts or the call
+    ends. Afterwards the gates follow the layout: the first block decides, every stack's first
+    block keeps what its last block needs, and on a skip each stack's last block returns its
+    input plus its cached residual, so the code between stacks runs on every call."""
+
+    def _gate(self, ctx, args, run_block):
+        reg, ad = self.reg, self.reg.adapter
+        layout = ad.layout
+        idx = ctx.gate_index
+        ctx.gate_index += 1
+        if idx == 0 and (layout is None or layout.keys[0] != self.key):
+            ad.layout = layout = None
+            ctx.discovery = []
+        if ctx.discovery is not None:
+            return self._discover(ctx, args, run_block)
+        if idx >= len(layout.keys) or layout.keys[idx] != self.key:
+            raise RuntimeError(
+                f"TeaCache (generic path): {ctx.run.model_desc} ran block {self.key} where its "
+                f"first call ran {layout.keys[idx] if idx < len(layout.keys) else 'nothing'}: "
+                "its block order changes between calls. Remove TeaCache for this model.")
+        if idx == 0:
+            reg.decide(ctx, self.key, args)
+        if not ctx.decided:
+            return run_block()
+        for name, stream in layout.entering(idx):
+            engine.span_enter(ctx, name, args[stream])
+        exits = layout.exiting(idx)
+        if ctx.skip_all:
+            out = ad.passthrough(self.key, args)
+            for name, stream in exits:
+                out[stream] = ctx.final if name is None else \
+                    engine.span_skipped_output(ctx, name)
+            return out
+        out = run_block()
+        for name, stream in exits:
+            if name is None:
+                out = reg.finish(ctx, self.key, args, out)
+            else:
+                out = {**out, stream: engine.span_exit(ctx, name, out[stream])}
+        return out
+
+    # ---- the first call: run every block, note the layout, take the residuals ------------
+    def _discover(self, ctx, args, run_block):
+        seen = ctx.discovery
+        prev = seen[-1] if seen else None
+        if prev is None:
+            self.reg.decide(ctx, self.key, args)     # step 0 / nothing cached: computes
+        elif prev["key"][0] != self.key[0]:
+            GenericGate._close_stack(self.reg, ctx)
+        if ctx.decided and (prev is None or prev["key"][0] != self.key[0]):
+            main = self.reg.adapter.main_stream(args) if prev is None else None
+            for stream, t in _generic._tensors(args).items():
+                if stream != main and t.ndim >= 3:
+                    engine.span_enter(ctx, f"d{len(ctx.span_inputs)}:{stream}", t)
+        out = run_block()
+        seen.append({"key": self.key, "args": args, "out": out,
+                     "stack_entry": prev is None or prev["key"][0] != self.key[0]})
+        return out
+
+    @staticmethod
+    def _close_stack(reg, ctx):
+        """The stack that just ended: its residuals, from its last block's output."""
+        seen = ctx.discovery
+        if not seen or not ctx.decided:
+            return
+        last = seen[-1]
+        entry = max(i for i, s in enumerate(seen) if s["stack_entry"])
+        stack_no = sum(1 for s in seen if s["stack_entry"]) - 1
+        out = _generic._tensors(last["out"])
+        given = _generic._tensors(seen[entry]["args"])
+        for name in [n for n in ctx.span_inputs if n.startswith("d")]:
+            stream = name.split(":", 1)[1]
+            inputs = ctx.span_inputs.pop(name)
+            finals = ctx.span_finals.pop(name, None)
+            if stream in out and stream in given and out[stream].shape == given[stream].shape:
+                span = f"{stack_no}:{stream}"
+                ctx.span_inputs[span], ctx.span_finals[span] = inputs, finals or {}
+                engine.span_exit(ctx, span, out[stream])
+            del inputs, finals
+        if stack_no == 0 and ctx.inputs:
+            engine.finish(reg, ctx, last["key"], last["args"], last["out"])
+
+    @staticmethod
+    def end_discovery(reg, ctx):
+        seen = ctx.discovery
+        if seen:
+            GenericGate._close_stack(reg, ctx)
+        ctx.discovery = None
+        if not seen:
+            return
+        shapes = [(s["key"], {k: tuple(v.shape) for k, v in _generic._tensors(s["args"]).items()},
+                   {k: tuple(v.shape) for k, v in _generic._tensors(s["out"]).items()})
+                  for s in seen]
+        name = type(ctx.model).__name__ if ctx.model is not None else "this model"
+        layout = _generic.infer_layout(shapes, name)
+        reg.adapter.layout = layout
+        ctx.run.model_desc = reg.describe_model()
+        logger.debug("TeaCache: generic path on %s: %s", name, layout.describe())
+
+
+def generic_adapter(dm):
+    """The generic path for `dm` (model_type 'generic' by hand): refused where it cannot work."""
+    if not _generic.ADAPTER.matches(dm):
+        raise UnsupportedModelError(
+            f"model_type 'generic' needs a diffusion transformer whose forward uses ComfyUI's "
+            f"block hooks (patches_replace); {type(dm).__name__} has none. Choose 'auto'.")
+    return _generic.ADAPTER
+
+
 def open_calibration(target: CalibrationTarget, adapter, info, indicator: str):
     """The calibration to add samples to: the saved one (checked to be of this model and
     indicator) or a new one. A foreign or damaged file raises; it is never overwritten."""
@@ -376,6 +507,9 @@ def apply_teacache(model, config: TeaCacheConfig, calibration_folder=None, calib
     experiments such as benchmarks, not for the nodes."""
     dm = model.get_model_object("diffusion_model")
     adapter = find_adapter(dm)
+    if config.model_type == "generic" and adapter.family != "generic":
+        adapter = generic_adapter(dm)          # by hand, e.g. to measure it against a family
+    adapter = getattr(adapter, "for_model", lambda _dm: adapter)(dm)
     info = adapter.describe(dm)
     if calibration is not None:
         indicator = indicator or adapter.calibration_indicator
@@ -405,7 +539,7 @@ def apply_teacache(model, config: TeaCacheConfig, calibration_folder=None, calib
             inner = existing.get(key)
             while isinstance(inner, BlockGate):    # re-applying TeaCache: unwrap our old gate
                 inner = inner.inner
-            m.set_model_patch_replace(BlockGate(reg, key, pos, len(keys), inner), "dit", *key)
+            m.set_model_patch_replace(reg.make_gate(key, pos, inner), "dit", *key)
     else:
         for pos, path in enumerate(keys):
             name = f"diffusion_model.{path}.forward"

@@ -59,6 +59,22 @@ class BranchState:
     last_call: tuple | None = None               # (sigma, input checksum) of the last call
     residual_sig: tuple = ()                     # other nodes' block patches it was made under
     records: list = field(default_factory=list)
+    #: further residual spans of this cond (generic path: one per block stack and stream),
+    #: each a BranchState of which only the residual fields are used
+    spans: dict = field(default_factory=dict)
+
+    def span(self, name) -> "BranchState":
+        s = self.spans.get(name)
+        if s is None:
+            s = self.spans[name] = BranchState(label=f"{self.label}:{name}")
+        return s
+
+    def held(self):
+        """Every tensor this cond holds across calls."""
+        out = [self.residual, self.prev_residual, self.prev_indicator, self.prev_output]
+        for s in self.spans.values():
+            out += [s.residual, s.prev_residual]
+        return [t for t in out if t is not None]
 
     def residual_fits(self, x: torch.Tensor) -> bool:
         return self.residual is not None and self.residual.shape == x.shape
@@ -196,9 +212,8 @@ class RunState:
         """Track the most memory the cached tensors (residuals, previous indicators) held."""
         n = 0
         for b in self.branches.values():
-            for t in (b.residual, b.prev_residual, b.prev_indicator, b.prev_output):
-                if t is not None:
-                    n += t.numel() * t.element_size()
+            for t in b.held():
+                n += t.numel() * t.element_size()
         self.peak_cache_bytes = max(self.peak_cache_bytes, n)
 
     def release(self):
@@ -208,6 +223,7 @@ class RunState:
             b.prev_output = None
             b.residual = None
             b.prev_residual = None
+            b.spans.clear()
         if self.store is not None:
             self.store.clear()
         getattr(self.rule, "finish", lambda run: None)(self)
@@ -301,3 +317,10 @@ class CallContext:
     model_output: object = None                    # raw diffusion-model output (calibration)
     patch_sig: tuple = ()                          # other nodes' block patches in this call
     inside: set = field(default_factory=set)       # gates (block keys) running right now
+    # generic path (adapters/generic.py): the gate index within this call, what the gates
+    # saw while the layout is being discovered, and per extra residual span what its entry
+    # kept (input copies of computing conds, outputs of skipping conds)
+    gate_index: int = 0
+    discovery: list | None = None
+    span_inputs: dict = field(default_factory=dict)
+    span_finals: dict = field(default_factory=dict)

@@ -68,7 +68,7 @@ def test_proxy_registry():
 
 def test_interpolation_at_a_target_reduction():
     sys.path.insert(0, str(ROOT))
-    from benchmarks.run_benchmark import interpolate_at
+    from benchmarks.tables import interpolate_at
     import math
     pts = [(1.5, 40.0), (3.0, 30.0), (6.0, 20.0)]
     assert interpolate_at(pts, 3.0) == 30.0
@@ -100,3 +100,74 @@ def test_target_benchmark_quick(proxy, tmp_path):
     summary = (tmp_path / "summary.md").read_text()
     assert "| euler | 8 | 2x | 2.00x / 2.00x |" in summary
     assert "reduction within 5% of the target in 1 of 1 cells" in summary
+
+
+def _import_graph() -> dict[str, set[str]]:
+    """module -> the modules of this repository it imports (anywhere in the file, lazy imports
+    too): the pack (relative or comfyui_teacache.*), benchmarks.*, and devtools' bare names."""
+    import ast
+    files = {}
+    for d in ("nodes", "teacache_core", "benchmarks", "devtools"):
+        for p in (ROOT / d).rglob("*.py"):
+            parts = list(p.relative_to(ROOT).with_suffix("").parts)
+            if parts[-1] == "__init__":
+                parts.pop()
+            files[".".join(parts)] = p
+    devtools = {m.split(".", 1)[1] for m in files if m.startswith("devtools.")}
+    graph = {}
+    for mod, path in files.items():
+        pkg = mod if path.name == "__init__.py" else mod.rpartition(".")[0]
+        deps = set()
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                if node.level:
+                    base = pkg.split(".")[:len(pkg.split(".")) - (node.level - 1)]
+                    b = ".".join(base + ([node.module] if node.module else []))
+                else:
+                    b = node.module or ""
+                names = [b] + [f"{b}.{a.name}" for a in node.names]
+            else:
+                continue
+            relative = isinstance(node, ast.ImportFrom) and node.level > 0
+            for n in names:
+                if n.startswith("comfyui_teacache."):
+                    n = n[len("comfyui_teacache."):]
+                elif n in devtools:
+                    n = f"devtools.{n}"
+                elif not relative and not n.startswith(("benchmarks.", "devtools.")):
+                    continue                     # ComfyUI's `nodes`, torch, ...
+                if n in files and n != mod:
+                    deps.add(n)
+        graph[mod] = deps
+    return graph
+
+
+def test_no_import_cycles():
+    """No two modules of the pack, the benchmarks or the tools import each other, directly or
+    through others (benchmarks/tables.py holds what the benchmark scripts share)."""
+    graph = _import_graph()
+    assert "benchmarks.tables" in graph["benchmarks.run_benchmark"]
+    assert "benchmarks.tables" in graph["benchmarks.peers_table"]
+    assert "teacache_core.patching" in graph["nodes.apply"]
+    cycles = _cycles(graph)
+    assert not cycles, f"modules that import each other: {cycles}"
+    assert _cycles({**graph, "benchmarks.tables": {"benchmarks.run_benchmark"}})   # can fail
+
+
+def _cycles(graph) -> list[list[str]]:
+    state, cycles = {}, []
+
+    def visit(m, path):
+        state[m] = "open"
+        for d in sorted(graph[m]):
+            if state.get(d) == "open":
+                cycles.append(path[path.index(d):] + [d])
+            elif d not in state:
+                visit(d, path + [d])
+        state[m] = "done"
+    for m in sorted(graph):
+        if m not in state:
+            visit(m, [m])
+    return cycles

@@ -231,7 +231,7 @@ def test_benchmark_quick_peer_rows(tmp_path):
 # ------------------------------------------------------------------ DiCache's gain in TeaCache
 
 def test_indicator_gain_is_accumulation_since_over_accumulation_of_the_last_interval():
-    from comfyui_teacache.teacache_core.estimators import indicator_gain, last_interval_accumulation
+    from benchmarks.estimators import indicator_gain, last_interval_accumulation
     from comfyui_teacache.teacache_core.state import StepRecord
 
     def rec(step, rescaled, computed):

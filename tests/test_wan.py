@@ -233,13 +233,31 @@ def test_debug_lines_per_step(wan, caplog):
     assert any("-> skip" in d for d in dbg) and any("-> compute" in d for d in dbg)
 
 
-def test_unsupported_model_names_class_and_families(model_dir):
-    sd3 = tm.load(tm.build_sd3(model_dir / "sd3_tiny.safetensors"))
+def tiny_unet():
+    """A tiny SD1.5-style UNet (not a diffusion transformer): ComfyUI's SD15 config class with
+    small sizes (its detection fixes SD1.5's full size), get_model, a ModelPatcher."""
+    import comfy.model_management as mm
+    import comfy.model_patcher
+    import comfy.supported_models
+    cfg = {"use_checkpoint": False, "image_size": 32, "out_channels": 4, "use_spatial_transformer":
+           True, "legacy": False, "adm_in_channels": None, "in_channels": 4,
+           "model_channels": 32, "num_res_blocks": [1, 1], "transformer_depth": [1, 1],
+           "transformer_depth_output": [1, 1, 1, 1], "channel_mult": [1, 2],
+           "transformer_depth_middle": 1, "use_linear_in_transformer": False,
+           "context_dim": 64, "num_heads": 2, "num_head_channels": -1}
+    config = comfy.supported_models.SD15(cfg)
+    model = config.get_model({}, "")
+    return comfy.model_patcher.ModelPatcher(model, load_device=mm.get_torch_device(),
+                                            offload_device=mm.unet_offload_device())
+
+
+def test_unsupported_model_names_class_and_families():
+    unet = tiny_unet()
     with pytest.raises(ValueError) as e:
-        TeaCacheApply.execute(sd3, 0.1, 0, -1, "auto", "model_device", False, 0)
+        TeaCacheApply.execute(unet, 0.1, 0, -1, "auto", "model_device", False, 0)
     msg = str(e.value)
-    assert "OpenAISignatureMMDITWrapper" in msg and "Wan" in msg
-    assert not sd3.get_wrappers(pe.WrappersMP.OUTER_SAMPLE, KEY)
+    assert "UNetModel" in msg and "Wan" in msg
+    assert not unet.get_wrappers(pe.WrappersMP.OUTER_SAMPLE, KEY)
 
 
 def test_extra_guidance_pass_is_computed_without_touching_the_cache(wan):

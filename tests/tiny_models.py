@@ -88,6 +88,8 @@ def build_sd3(path, seed=0):
         out_channels=16, operations=comfy.ops.disable_weight_init, dtype=torch.float32,
         device="cpu")
     _init_(m, seed)
+    with torch.no_grad():       # a buffer the newest ComfyUI leaves uninitialised
+        m.pos_embed.copy_(torch.randn(m.pos_embed.shape, generator=torch.Generator().manual_seed(seed)) * 0.02)
     save_file({k: v.contiguous() for k, v in m.state_dict().items()}, str(path))
     return path
 

@@ -13,7 +13,12 @@ from .base import FamilyAdapter, ModelInfo, UnsupportedModelError
 # One module per family, each exposing ADAPTER (or ADAPTERS when one file serves close
 # relatives, e.g. Flux and Chroma); listed in the order they are tried.
 _FAMILY_MODULES = ("wan", "hunyuan_video", "ltxv", "mochi", "cosmos", "flux", "lumina2",
-                   "hidream", "qwen_image")
+                   "hidream", "qwen_image", "kandinsky5", "minimax", "cogvideo", "pixart",
+                   "omnigen2", "krea2", "ernie", "ideogram4", "pixeldit", "seedvr",
+                   "refused",
+                   # last: claims any diffusion transformer with patches_replace hooks that no
+                   # adapter above claimed
+                   "generic")
 
 
 def _load_adapters() -> list:
@@ -21,7 +26,7 @@ def _load_adapters() -> list:
     for name in _FAMILY_MODULES:
         if importlib.util.find_spec(f"{__name__}.{name}") is not None:
             mod = importlib.import_module(f"{__name__}.{name}")
-            out.extend(getattr(mod, "ADAPTERS", (mod.ADAPTER,)))
+            out.extend(mod.ADAPTERS if hasattr(mod, "ADAPTERS") else (mod.ADAPTER,))
     return out
 
 

@@ -1,4 +1,7 @@
-"""Experimental skip estimates (not offered by the nodes yet; measured in BENCHMARKS.md).
+"""Experimental skip estimates, measured by the benchmark (benchmarks/peers.py, group "TeaGain";
+BENCHMARKS.md). No node offers them and the published package does not hold them: they plug
+into the engine through its estimator seam (teacache_core/state.py ResidualEstimator, set per
+run by a registration's customize_run) and need `load_pack()` first, as all of benchmarks/.
 
 IndicatorGainEstimator: the line through the last two computed residuals, followed as far as
 the INDICATOR has moved, instead of as far as sigma has (state.extrapolation_weight). The idea
@@ -13,8 +16,8 @@ there. Their ratio is the gain, at no extra memory or compute:
 """
 from __future__ import annotations
 
-from .state import ResidualEstimator
-from .tensors import add_estimate
+from comfyui_teacache.teacache_core.state import ResidualEstimator
+from comfyui_teacache.teacache_core.tensors import add_estimate
 
 GAIN_CAP = 1.0      # DiCache clips its gain to [1, 2], i.e. w to [0, 1]
 

@@ -1,0 +1,169 @@
+"""The generic path (teacache_core/adapters/generic.py) beyond the shared harness: what it infers,
+that every stack's skip adds that stack's cached residual, model_type 'generic' by hand on a
+family that has an adapter, mixed cond/uncond decisions, and what it refuses."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+import nodes
+import tiny_models as tm
+from harness import (force_separate_cond_calls, record_residual_stream, summary,
+                     summary_line)
+from tiny import generic as tg
+
+from comfyui_teacache.nodes.apply import TeaCacheApply
+from comfyui_teacache.teacache_core.adapters import UnsupportedModelError, find_adapter
+from comfyui_teacache.teacache_core.adapters.generic import infer_layout
+from comfyui_teacache.teacache_core.patching import registration_of
+
+STEPS = 6
+
+
+def apply(model, thresh, model_type="auto", estimate="reuse"):
+    return TeaCacheApply.execute(model, thresh, 0, -1, model_type, "model_device", False, 0,
+                                 estimate, 0.0).result[0]
+
+
+def sample(model, inputs, steps=STEPS, cfg=4.0):
+    lat, pos, neg = inputs
+    return nodes.common_ksampler(model, 7, steps, cfg, "euler", "simple", pos, neg,
+                                 lat)[0]["samples"]
+
+
+@pytest.fixture(scope="module")
+def sd3(model_dir):
+    return tg.build_sd3(model_dir)
+
+
+def test_layout_is_inferred_and_logged(sd3, caplog):
+    dm = sd3.get_model_object("diffusion_model")
+    assert find_adapter(dm).family == "generic"
+    m = apply(sd3, 0.1)
+    sample(m, tg.sd3_inputs())
+    layout = registration_of(m).adapter.layout
+    n = len(dm.joint_blocks)
+    assert layout.keys == tuple(("double_block", i) for i in range(n))
+    # SD3's last joint block returns no text stream (context_pre_only): img is the only
+    # stream every block of the stack returns
+    assert [(s.kind, s.start, s.end, s.streams) for s in layout.stacks] == \
+        [("double_block", 0, n - 1, ("img",))]
+    assert layout.main == "img"
+    line = summary_line(caplog)
+    assert "(generic path) [1 stack(s): double_block x2 (img); decides on img]" in line
+    assert "uncalibrated" in line
+
+
+def test_skipped_call_equals_input_plus_cached_residual(sd3):
+    dm = sd3.get_model_object("diffusion_model")
+    ins, heads = [], []
+    h1 = dm.joint_blocks[0].register_forward_pre_hook(
+        lambda _m, a, kw: ins.append(a[1].detach().clone()), with_kwargs=True)
+    h2 = dm.final_layer.register_forward_pre_hook(
+        lambda _m, a: heads.append(a[0].detach().clone()))
+    m = apply(sd3, 1e6)
+    reg = registration_of(m)
+    first_in = []
+    decide = reg.decide
+
+    def grab(ctx, key, args):              # what the first gate receives on every call
+        first_in.append(args["img"].detach().clone())
+        return decide(ctx, key, args)
+    reg.decide = grab
+    try:
+        sample(m, tg.sd3_inputs())
+    finally:
+        h1.remove()
+        h2.remove()
+    assert len(first_in) == len(heads) == STEPS
+    residual = heads[0] - first_in[0]
+    for x, y in zip(first_in[1:-1], heads[1:-1]):
+        assert torch.allclose(y, x + residual, atol=1e-6)
+    assert len(ins) == 2                                # blocks ran on the two computed calls
+
+
+def test_generic_by_hand_on_wan_equals_no_node_at_zero_and_skips(model_dir, caplog):
+    wan = tm.load(tm.build_wan(model_dir / "wan_generic.safetensors", num_layers=3, seed=4))
+    pos, neg = tm.wan_conds()
+    inputs = ({"samples": torch.zeros(1, 16, 3, 8, 8)}, pos, neg)
+    base = sample(wan, inputs)
+    m0 = apply(wan, 0.0, model_type="generic")
+    assert torch.equal(sample(m0, inputs), base)
+    assert registration_of(m0).adapter.family == "generic"
+    m = apply(wan, 1e6, model_type="generic")
+    out = sample(m, inputs)
+    assert torch.isfinite(out).all()
+    assert [r["computed"] for r in summary(m)["branches"]["cond"]] == \
+        [True] + [False] * (STEPS - 2) + [True]
+    assert "WanModel (generic path) [1 stack(s): double_block x3 (img); decides on img]" \
+        in summary_line(caplog)
+
+
+def test_mixed_decisions_and_separate_calls_match_batched(sd3, monkeypatch):
+    m = apply(sd3, 0.08)
+    batched = sample(m, tg.sd3_inputs())
+    dec = {k: [r["computed"] for r in v] for k, v in summary(m)["branches"].items()}
+    force_separate_cond_calls(monkeypatch, m)
+    separate = sample(m, tg.sd3_inputs())
+    assert summary(m)["calls"] == 2 * STEPS
+    assert {k: [r["computed"] for r in v] for k, v in summary(m)["branches"].items()} == dec
+    assert torch.allclose(batched, separate, atol=1e-4)
+
+
+def test_cache_on_cpu_equals_cache_on_model_device(sd3):
+    a = sample(apply(sd3, 0.2, estimate="extrapolate"), tg.sd3_inputs())
+    b = sample(TeaCacheApply.execute(sd3, 0.2, 0, -1, "auto", "cpu", False, 0, "extrapolate",
+                                     0.0).result[0], tg.sd3_inputs())
+    assert torch.equal(a, b)
+
+
+def test_preset_for_another_family_is_refused(sd3):
+    with pytest.raises(ValueError, match="no published coefficients"):
+        apply(sd3, 0.1, model_type="flux")
+
+
+def test_layout_refuses_blocks_that_change_shape():
+    seen = [(("double_block", 0), {"img": (1, 4, 8)}, {"img": (1, 2, 8)})]
+    with pytest.raises(UnsupportedModelError, match="turns 'img' of shape"):
+        infer_layout(seen, "Toy")
+    seen = [(("block", 0), {"x": (1, 4, 8)}, {"y": (1, 4, 8)})]
+    with pytest.raises(UnsupportedModelError, match="returns 'y'"):
+        infer_layout(seen, "Toy")
+
+
+def test_layout_of_two_stacks_with_glue():
+    seen = [(("double_block", 0), {"img": (1, 4, 8), "txt": (1, 2, 8), "vec": (1, 8)},
+             {"img": (1, 4, 8), "txt": (1, 2, 8)}),
+            (("double_block", 1), {"img": (1, 4, 8), "txt": (1, 2, 8)},
+             {"img": (1, 4, 8), "txt": (1, 2, 8)}),
+            (("single_block", 0), {"img": (1, 6, 8)}, {"img": (1, 6, 8)})]
+    layout = infer_layout(seen, "Toy")
+    assert [(s.start, s.end, s.streams) for s in layout.stacks] == \
+        [(0, 1, ("img", "txt")), (2, 2, ("img",))]
+    assert layout.entering(0) == [("0:txt", "txt")] and layout.entering(2) == [("1:img", "img")]
+    assert layout.exiting(1) == [(None, "img"), ("0:txt", "txt")]
+
+
+@pytest.mark.parametrize("estimate", ["reuse", "extrapolate"])
+def test_two_stacks_with_glue_match_the_family_adapter_when_decisions_match(model_dir, caplog,
+                                                                            estimate):
+    """HunyuanVideo: double blocks (img, txt), a concatenation, single blocks. The generic
+    path keeps a residual per stack and stream; on a skip the forward's own concatenation runs
+    between the stacks, so the image tokens come out as the family adapter's (one residual from
+    the first double block to the last single block) when both decide alike."""
+    import tiny_hunyuan_video as th
+    hv = tm.load(th.build_hunyuan(model_dir / "hv_generic.safetensors", seed=2))
+    pos, neg = th.conds()
+    inputs = ({"samples": th.latent()}, pos, neg)
+    base = sample(hv, inputs)
+    assert torch.equal(sample(apply(hv, 0.0, model_type="generic"), inputs), base)
+    fam = sample(apply(hv, 1e6, estimate=estimate), inputs)
+    gen_m = apply(hv, 1e6, model_type="generic", estimate=estimate)
+    gen = sample(gen_m, inputs)
+    layout = registration_of(gen_m).adapter.layout
+    assert [(s.kind, s.streams) for s in layout.stacks] == \
+        [("double_block", ("img", "txt")), ("single_block", ("img",))]
+    assert [r["computed"] for r in summary(gen_m)["branches"]["cond"]] == \
+        [True] + [False] * (STEPS - 2) + [True]
+    assert torch.allclose(gen, fam, atol=1e-5), (gen - fam).abs().max()
+    assert not torch.allclose(gen, base, atol=1e-5)       # it did skip
