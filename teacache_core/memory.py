@@ -14,6 +14,11 @@ Added during a computed model call, on the model's device:
       indicators and residuals live in (pinned) CPU memory.
 Nothing else of hidden-state size: no float32 copy (reductions run on bounded slices), no
 per-block tensor, no second copy when cond and uncond are batched.
+
+The generic path (adapters/generic.py) keeps one residual per block stack and stream: R is then
+the sum over the spans, e.g. a Flux-like model holds its double blocks' image and text residuals
+and its single blocks' joint (text + image) residual, about 2x what a family adapter holds
+(`generic_residual_tokens`). Its indicator is the first block's input (hidden-state size).
 """
 from __future__ import annotations
 
@@ -40,3 +45,9 @@ def estimate(tokens: int, width: int, dtype_bytes: int = 2, conds: int = 2,
     if cache_device == "cpu":
         return MemoryEstimate(0, per_call * r, held)
     return MemoryEstimate(held, held + (per_call - 1) * r, 0)
+
+
+def generic_residual_tokens(stacks) -> int:
+    """Tokens the generic path keeps a residual of, per cond and per residual kept (k):
+    `stacks` = [[tokens of each stream of the stack], ...] (all at the model's width)."""
+    return sum(sum(streams) for streams in stacks)

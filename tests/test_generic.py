@@ -167,3 +167,60 @@ def test_two_stacks_with_glue_match_the_family_adapter_when_decisions_match(mode
         [True] + [False] * (STEPS - 2) + [True]
     assert torch.allclose(gen, fam, atol=1e-5), (gen - fam).abs().max()
     assert not torch.allclose(gen, base, atol=1e-5)       # it did skip
+
+
+@pytest.mark.parametrize("estimate,k", [("reuse", 1), ("extrapolate", 2)])
+def test_memory_held_is_one_residual_per_stack_and_stream(model_dir, estimate, k):
+    """What the generic path holds per cond = k residuals of every span + the indicator
+    (teacache_core/memory.py: generic_residual_tokens)."""
+    import tiny_hunyuan_video as th
+    from comfyui_teacache.teacache_core.memory import generic_residual_tokens
+    hv = tm.load(th.build_hunyuan(model_dir / "hv_generic_mem.safetensors", seed=2))
+    dm = hv.get_model_object("diffusion_model")
+    shapes = []
+    h = dm.double_blocks[0].register_forward_pre_hook(
+        lambda _m, a, kw: shapes.append((kw["img"].shape, kw["txt"].shape)), with_kwargs=True)
+    pos, neg = th.conds()
+    m = apply(hv, 0.3, model_type="generic", estimate=estimate)
+    try:
+        sample(m, ({"samples": th.latent()}, pos, neg), steps=8)
+    finally:
+        h.remove()
+    (img, txt), width = shapes[0], shapes[0][0][-1]
+    conds = img[0]                                       # cond and uncond batched
+    n_img, n_txt = img[1], txt[1]
+    tokens = generic_residual_tokens([[n_img, n_txt], [n_img + n_txt]])
+    bytes_ = 4                                           # float32 tiny model
+    s = summary(m)
+    assert any(not r["computed"] for r in s["branches"]["cond"][2:-1])
+    assert s["peak_cache_bytes"] == conds * (k * tokens + n_img) * width * bytes_
+
+
+def test_one_host_read_per_model_call(sd3):
+    """The generic path adds no device-to-host read: still one per model call (+2 per run)."""
+    from test_memory import _HostReads
+    m = TeaCacheApply.execute(sd3, 0.1, 0, -1, "auto", "cpu", False, 0, "extrapolate",
+                              0.0).result[0]
+    counter = _HostReads()
+    with counter:
+        sample(m, tg.sd3_inputs())
+    s = summary(m)
+    assert 0 < s["calls_blocks_ran"] < s["calls"]
+    assert counter.n <= s["calls"] + 2, (counter.n, s["calls"])
+
+
+def test_hidream_o1_is_refused_with_the_reason():
+    """HiDream-O1 consults patches_replace, but any 'dit' replace turns off its cross-step text
+    key/value cache: refused (adapters/refused.py) before the generic path could claim it. Built
+    on the meta device through ComfyUI's config class (its full size is fixed; no weights are
+    needed to be refused)."""
+    pytest.importorskip("comfy.ldm.hidream_o1.model", reason="HiDream-O1 is in the newest ComfyUI")
+    import comfy.model_patcher
+    import comfy.supported_models
+    with torch.device("meta"):
+        model = comfy.supported_models.HiDreamO1({"image_model": "hidream_o1"}).get_model({})
+    patcher = comfy.model_patcher.ModelPatcher(model, load_device=torch.device("cpu"),
+                                               offload_device=torch.device("cpu"))
+    with pytest.raises(ValueError, match="HiDreamO1Transformer.*keys/values.*Remove TeaCache"):
+        apply(patcher, 0.1)
+    assert registration_of(patcher) is None
