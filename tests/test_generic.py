@@ -224,3 +224,21 @@ def test_hidream_o1_is_refused_with_the_reason():
     with pytest.raises(ValueError, match="HiDreamO1Transformer.*keys/values.*Remove TeaCache"):
         apply(patcher, 0.1)
     assert registration_of(patcher) is None
+
+
+@pytest.mark.parametrize("module,cls,words", [
+    ("comfy.ldm.ace.model", "ACEStepTransformer2DModel", "music transformer"),
+    ("comfy.ldm.ace.ace_step15", "AceStepConditionGenerationModel", "ACE-Step 1.5"),
+    ("comfy.ldm.minimax_music.dit", "MiniMaxMusic3DiT", "MiniMax Music 3"),
+    ("comfy.ldm.trellis2.model", "Trellis2", "sparse voxel"),
+    ("comfy.ldm.triposplat.model", "LatentSeqMMFlowModel", "TripoSplat"),
+])
+def test_audio_and_3d_transformers_without_hooks_are_refused_with_the_reason(module, cls, words):
+    """ComfyUI's own classes (instances without weights: only the class decides) are refused
+    with their reason, not with the generic 'does not support'."""
+    mod = pytest.importorskip(module, reason=f"{module} is in the newest ComfyUI")
+    c = getattr(mod, cls)
+    dm = c.__new__(c)
+    torch.nn.Module.__init__(dm)
+    with pytest.raises(UnsupportedModelError, match=f"TeaCache cannot cache {cls}: .*{words}"):
+        find_adapter(dm)

@@ -34,7 +34,7 @@ ADAPTERS: list[FamilyAdapter] = _load_adapters()
 
 
 def supported_families() -> list[str]:
-    return [a.display for a in ADAPTERS]
+    return [a.display for a in ADAPTERS if not getattr(a, "refuses", False)]
 
 
 def find_adapter(diffusion_model) -> FamilyAdapter:

@@ -6,6 +6,8 @@ from .base import FamilyAdapter, class_names
 
 
 class RefusedAdapter(FamilyAdapter):
+    refuses = True          # recognised only to say why not (left out of "supported families")
+
     def __init__(self, family: str, display: str, class_name: str, reason: str):
         self.family, self.display, self.class_name, self.reason = family, display, class_name, reason
 
@@ -16,6 +18,10 @@ class RefusedAdapter(FamilyAdapter):
         return self.reason
 
 
+_NO_HOOKS = ("its forward offers ComfyUI no block hooks (patches_replace) and TeaCache has no "
+             "adapter for {what}, so nothing can be skipped safely. Remove TeaCache for this "
+             "model.")
+
 ADAPTERS = [
     RefusedAdapter(
         "hidream_o1", "HiDream-O1 (refused)", "HiDreamO1Transformer",
@@ -23,4 +29,16 @@ ADAPTERS = [
         "and turns that cache off as soon as any block patch is set, so every step TeaCache "
         "computes would be slower than without it, and a skipped step would have to keep that "
         "cache too. Remove TeaCache for this model."),
+    RefusedAdapter("ace_step", "ACE-Step (refused)", "ACEStepTransformer2DModel",
+                   _NO_HOOKS.format(what="ACE-Step's music transformer")),
+    RefusedAdapter("ace_step15", "ACE-Step 1.5 (refused)", "AceStepConditionGenerationModel",
+                   _NO_HOOKS.format(what="ACE-Step 1.5's music transformer")),
+    RefusedAdapter("minimax_music", "MiniMax Music 3 (refused)", "MiniMaxMusic3DiT",
+                   _NO_HOOKS.format(what="MiniMax Music 3's transformer")),
+    RefusedAdapter("trellis2", "Trellis 2 (refused)", "Trellis2",
+                   "Trellis 2 generates 3D assets in stages over sparse voxel tensors whose "
+                   "token set changes between stages; its forward offers no block hooks and "
+                   "TeaCache has no adapter for it. Remove TeaCache for this model."),
+    RefusedAdapter("triposplat", "TripoSplat (refused)", "LatentSeqMMFlowModel",
+                   _NO_HOOKS.format(what="TripoSplat's 3D latent transformer")),
 ]

@@ -17,6 +17,7 @@ from .base import FamilyAdapter, class_names
 class SeedVR2Adapter(FamilyAdapter):
     family = "seedvr2"
     display = "SeedVR2 (refused: one-step restoration)"
+    refuses = True
 
     def matches(self, dm) -> bool:
         return "NaDiT" in class_names(dm) and hasattr(dm, "blocks")
