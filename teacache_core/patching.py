@@ -18,7 +18,9 @@ import collections
 import contextvars
 import dataclasses
 import functools
+import hashlib
 import logging
+import os
 from pathlib import Path
 
 import torch
@@ -31,6 +33,7 @@ from .adapters import generic as _generic
 from .coefficients import UNCALIBRATED
 from . import calibration as calib
 from . import engine
+from . import profiles as _profiles
 from .config import TeaCacheConfig
 from .state import CallContext, RunState
 from .tensors import row_sums
@@ -105,6 +108,10 @@ class TeaCacheRegistration:
         # customize_run: fn(run) called on every new RunState before sampling, to replace what
         # the run uses (run.rule, run.estimator, run.indicator, run.probe_input, ...)
         self.customize_run = None
+        # target_speedup's profile store (profiles.ProfileStore, None = off) and the model's
+        # part of its keys (model_identity)
+        self.profile_store = None
+        self.profile_model = None
 
     def describe_model(self) -> str:
         """The model as the summary line names it (the generic path adds what it inferred)."""
@@ -146,6 +153,11 @@ class TeaCacheRegistration:
         run = RunState(self, self.config, preset, self.describe_model(),
                        sigmas if sigmas is not None else [],
                        preset.retention or self.config.retention_mode)
+        if self.profile_store is not None and self.calibration is None:
+            sampler = sampler_signature(args[2] if len(args) > 2 else kwargs.get("sampler"))
+            run.stored_profiles = _profiles.RunProfiles(
+                self.profile_store, {"model": self.profile_model, "sampler": sampler},
+                about={"file": self.profile_model.get("file"), "sampler": sampler["name"]})
         if self.customize_run is not None:
             self.customize_run(run)
         orig = guider.model_options
@@ -461,6 +473,78 @@ def generic_adapter(dm):
     return _generic.ADAPTER
 
 
+def sampler_signature(sampler) -> dict:
+    """The sampler part of a stored profile's key: its function's name (ComfyUI's KSAMPLER
+    keeps it in sampler_function) and its scalar options."""
+    fn = getattr(sampler, "sampler_function", None)
+    while isinstance(fn, functools.partial):
+        fn = fn.func
+    name = getattr(fn, "__qualname__", None) or getattr(fn, "__name__", None) \
+        or type(sampler).__name__
+    opts = getattr(sampler, "extra_options", None)
+    scalars = ({k: v for k, v in opts.items() if isinstance(k, str)
+                and isinstance(v, (bool, int, float, str))} if isinstance(opts, dict) else {})
+    return {"name": str(name), "options": scalars}
+
+
+def _tensors_in(v, depth=0) -> list:
+    """The tensors of one patch value (a tuple of tensors, a LoRA weight adapter, ...)."""
+    if isinstance(v, torch.Tensor):
+        return [v]
+    if depth > 3:
+        return []
+    if isinstance(v, (list, tuple)):
+        return [t for x in v for t in _tensors_in(x, depth + 1)]
+    w = getattr(v, "weights", None)
+    return _tensors_in(w, depth + 1) if isinstance(w, (list, tuple)) else []
+
+
+def _patches_signature(patches) -> str | None:
+    """A hash of the weight patches (LoRAs) on a ModelPatcher: every patched key with its
+    strengths and patch type, and a few values of a few patches. None without patches."""
+    keys = sorted(k for k in (patches or {}) if isinstance(k, str))
+    if not keys:
+        return None
+    h = hashlib.sha256()
+    for k in keys:
+        for p in patches[k]:
+            p = tuple(p) if isinstance(p, (list, tuple)) else (p,)
+            strengths = [x if isinstance(x, (int, float)) else None for x in p[:3:2]]
+            h.update(repr((k, strengths, type(p[1]).__name__ if len(p) > 1 else None))
+                     .encode("utf-8"))
+    for k in keys[::max(len(keys) // 4, 1)][:4]:
+        first = patches[k][0] if patches[k] else None
+        if isinstance(first, (list, tuple)) and len(first) > 1:
+            for t in _tensors_in(first[1])[:2]:
+                h.update(_profiles.tensor_sample(t, 32))
+    return h.hexdigest()[:32]
+
+
+def model_identity(model, dm, info) -> dict:
+    """The model part of a stored profile's key: family, variant, dims, the weights file name
+    where this ComfyUI records it (newer versions keep the loader's path in
+    ModelPatcher.cached_patcher_init), a hash of a few weights and one of the patches. The
+    weights are read as loaded from the file, whatever is loaded now: a weight that a loaded
+    clone patched in place (a LoRA) is read from the backup its clones share
+    (ModelPatcher.backup), and the ones this model patches are not read at all."""
+    patches = getattr(model, "patches", None) or {}
+    prefix = "diffusion_model."
+    patched = {k[len(prefix):] for k in patches if isinstance(k, str) and k.startswith(prefix)}
+    backup = getattr(model, "backup", None)
+    originals = {k[len(prefix):]: getattr(v, "weight", None) for k, v in backup.items()
+                 if isinstance(k, str) and k.startswith(prefix)} \
+        if isinstance(backup, dict) else {}
+    init = getattr(model, "cached_patcher_init", None)
+    path = None
+    if isinstance(init, tuple) and len(init) > 1 and isinstance(init[1], (list, tuple)) \
+            and init[1] and isinstance(init[1][0], (str, os.PathLike)):
+        path = os.path.basename(os.fspath(init[1][0]))
+    return {"family": info.family, "kind": info.kind, "dims": dict(info.dims),
+            "class": type(dm).__name__, "file": path,
+            "weights": _profiles.weights_signature(dm, skip=patched, originals=None),
+            "patches": _patches_signature(patches)}
+
+
 def open_calibration(target: CalibrationTarget, adapter, info, indicator: str):
     """The calibration to add samples to: the saved one (checked to be of this model and
     indicator) or a new one. A foreign or damaged file raises; it is never overwritten."""
@@ -499,18 +583,23 @@ def resolve_preset(adapter, info, config: TeaCacheConfig, calibration_folder=Non
 
 
 def apply_teacache(model, config: TeaCacheConfig, calibration_folder=None, calibration=None,
-                   indicator: str | None = None, preset=None):
+                   indicator: str | None = None, preset=None, profile_folder=None):
     """Return (clone of `model` with TeaCache installed, its registration). Raises ValueError
     (unsupported model, preset or calibration mismatch) before anything is changed.
     With `calibration` (a CalibrationTarget) nothing is skipped and samples are recorded.
     `preset` (a coefficients.Preset) overrides config.model_type without any size check: for
-    experiments such as benchmarks, not for the nodes."""
+    experiments such as benchmarks, not for the nodes. `profile_folder`: where target_speedup
+    keeps its distance profiles across nodes and restarts (profiles.py); None = not kept."""
     dm = model.get_model_object("diffusion_model")
     adapter = find_adapter(dm)
     if config.model_type == "generic" and adapter.family != "generic":
         adapter = generic_adapter(dm)          # by hand, e.g. to measure it against a family
     adapter = getattr(adapter, "for_model", lambda _dm: adapter)(dm)
     info = adapter.describe(dm)
+    # the config class ComfyUI picked: some variants share their diffusion model's class and
+    # weights layout with another (FlowRVS is a plain WanModel) and differ only there
+    base = type(getattr(model, "model", None)).__name__
+    info = dataclasses.replace(info, dims={**info.dims, "model_base": base})
     if calibration is not None:
         indicator = indicator or adapter.calibration_indicator
         if indicator not in adapter.indicators:
@@ -523,6 +612,14 @@ def apply_teacache(model, config: TeaCacheConfig, calibration_folder=None, calib
     elif preset is None:
         preset = resolve_preset(adapter, info, config, calibration_folder)
     reg = TeaCacheRegistration(config, adapter, info, preset, calibration)
+    if profile_folder is not None and calibration is None and config.target_speedup:
+        try:
+            reg.profile_model = model_identity(model, dm, info)
+            reg.profile_store = _profiles.ProfileStore(profile_folder)
+        except Exception as e:      # never fail the node over the store: first runs predict
+            logger.warning("TeaCache: the target_speedup profile store is off for %s: its "
+                           "identity could not be read (%s: %s).", info.description,
+                           type(e).__name__, e)
 
     m = model.clone()
     wrappers = ((pe.WrappersMP.OUTER_SAMPLE, reg.outer_sample),

@@ -21,7 +21,14 @@ _VARIANTS = {
     "WanModel_S2V": ("s2v", "t2v"),
     "HumoWanModel": ("humo", "t2v"),
     "AnimateWanModel": ("animate", "i2v"),
+    "WanAnimate2Model": ("animate2", "i2v"),
+    "WanDancerModel": ("wandancer", "i2v"),
+    "SCAIL2WanModel": ("scail2", "i2v"),        # before SCAIL: a SCAIL2WanModel is a SCAILWanModel
+    "SCAILWanModel": ("scail", "i2v"),
 }
+# config classes whose diffusion model is a plain WanModel but which sample something else:
+# FlowRVS (video-to-mask flow) is not what the T2V coefficients were fitted on
+_UNCALIBRATED_BASES = {"WAN21_FlowRVS"}
 # 480p (832x480) and 720p (1280x720) I2V presets: pick by latent area, split in between
 _I2V_720P_MIN_PIXELS = 600_000
 
@@ -78,6 +85,8 @@ class WanAdapter(FamilyAdapter):
 
     def auto_preset(self, info: ModelInfo, latent_shape=None):
         dim, kind = info.dims.get("dim"), info.kind
+        if info.dims.get("model_base") in _UNCALIBRATED_BASES:
+            return UNCALIBRATED
         if kind in ("t2v", "vace"):
             name = {1536: "wan2.1_t2v_1.3B", 5120: "wan2.1_t2v_14B"}.get(dim)
             return PRESETS[name] if name else UNCALIBRATED
