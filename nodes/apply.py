@@ -9,8 +9,10 @@ from ..teacache_core.coefficients import PRESETS, presets_for_families
 from ..teacache_core.config import (CACHE_DEVICES, SKIP_ESTIMATES, TARGET_MAX, TeaCacheConfig,
                                     validation_error)
 from ..teacache_core.patching import apply_teacache
+from ..teacache_core.profiles import MAX_ENTRIES
 from . import status
-from .common import CATEGORY, SEARCH_ALIASES, SUFFIX, advanced, calibration_folder, schema
+from .common import (CATEGORY, SEARCH_ALIASES, SUFFIX, advanced, calibration_folder,
+                     profile_folder, schema)
 
 
 def model_type_options() -> list[str]:
@@ -91,6 +93,14 @@ class TeaCacheApply(io.ComfyNode):
                                "(rel_l1_thresh decides); 1 = no skipping. Forced steps count "
                                "as computed; a target above what the schedule allows is "
                                "clamped with a warning."),
+                io.Boolean.Input("profile_store", default=True, optional=True,
+                                 **advanced(io.Boolean.Input),
+                                 tooltip="target_speedup only: keep each run's distance profile "
+                                 "per model, sampler, sigmas and cond (never the prompt) in "
+                                 "ComfyUI's user directory (teacache/profiles.json, at most "
+                                 f"{MAX_ENTRIES} entries), so that the first run after a "
+                                 "restart or on a new node places its computes as a later run "
+                                 "does. Off: nothing is read or written; first runs predict."),
             ],
             outputs=[io.Model.Output(tooltip="The model with TeaCache (a clone).")],
             # the node's id: its summary goes to this node in the page (nodes/status.py)
@@ -116,13 +126,15 @@ class TeaCacheApply(io.ComfyNode):
     def execute(cls, model, rel_l1_thresh, start_step, end_step, model_type="auto",
                 cache_device="model_device", retention_mode=False,
                 max_consecutive_skips=0, skip_estimate="reuse",
-                target_speedup=0.0) -> io.NodeOutput:
+                target_speedup=0.0, profile_store=True) -> io.NodeOutput:
         try:
             config = TeaCacheConfig(float(rel_l1_thresh), int(start_step), int(end_step),
                                     model_type, cache_device, bool(retention_mode),
                                     int(max_consecutive_skips), skip_estimate,
                                     target_speedup)
-            patched, reg = apply_teacache(model, config, calibration_folder=calibration_folder())
+            patched, reg = apply_teacache(
+                model, config, calibration_folder=calibration_folder(),
+                profile_folder=profile_folder() if profile_store else None)
         except ValueError as e:    # config, unsupported model, preset mismatch
             raise ValueError(f"TeaCache: {e}") from None
         # after every run: the summary on this node in the page (nothing outside a server)

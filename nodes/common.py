@@ -23,6 +23,12 @@ def calibration_folder() -> Path:
     return Path(folder_paths.get_user_directory()) / "teacache" / "calibrations"
 
 
+def profile_folder() -> Path:
+    """<ComfyUI user directory>/teacache: target_speedup's profile store (profiles.json)."""
+    import folder_paths
+    return Path(folder_paths.get_user_directory()) / "teacache"
+
+
 @functools.lru_cache(maxsize=None)
 def _schema_fields() -> frozenset:
     from comfy_api.latest import io

@@ -391,19 +391,20 @@ class GenericGate(BlockGate):
         for name, stream in layout.entering(idx):
             engine.span_enter(ctx, name, args[stream])
         exits = layout.exiting(idx)
+        bare = layout.stack_at(idx).tensor_out
         if ctx.skip_all:
             out = ad.passthrough(self.key, args)
             for name, stream in exits:
                 out[stream] = ctx.final if name is None else \
                     engine.span_skipped_output(ctx, name)
-            return out
-        out = run_block()
+            return out[layout.stack_at(idx).streams[0]] if bare else out
+        out, _ = _generic.as_streams(args, run_block())
         for name, stream in exits:
             if name is None:
                 out = reg.finish(ctx, self.key, args, out)
             else:
                 out = {**out, stream: engine.span_exit(ctx, name, out[stream])}
-        return out
+        return out[layout.stack_at(idx).streams[0]] if bare else out
 
     # ---- the first call: run every block, note the layout, take the residuals ------------
     def _discover(self, ctx, args, run_block):
@@ -419,7 +420,8 @@ class GenericGate(BlockGate):
                 if stream != main and t.ndim >= 3:
                     engine.span_enter(ctx, f"d{len(ctx.span_inputs)}:{stream}", t)
         out = run_block()
-        seen.append({"key": self.key, "args": args, "out": out,
+        streams, bare = _generic.as_streams(args, out)
+        seen.append({"key": self.key, "args": args, "out": streams, "bare": bare,
                      "stack_entry": prev is None or prev["key"][0] != self.key[0]})
         return out
 
@@ -449,16 +451,18 @@ class GenericGate(BlockGate):
     @staticmethod
     def end_discovery(reg, ctx):
         seen = ctx.discovery
-        if seen:
-            GenericGate._close_stack(reg, ctx)
-        ctx.discovery = None
         if not seen:
+            ctx.discovery = None
             return
         shapes = [(s["key"], {k: tuple(v.shape) for k, v in _generic._tensors(s["args"]).items()},
-                   {k: tuple(v.shape) for k, v in _generic._tensors(s["out"]).items()})
-                  for s in seen]
+                   {k: tuple(v.shape) for k, v in _generic._tensors(s["out"]).items()},
+                   s["bare"]) for s in seen]
         name = type(ctx.model).__name__ if ctx.model is not None else "this model"
-        layout = _generic.infer_layout(shapes, name)
+        try:
+            layout = _generic.infer_layout(shapes, name)       # refuses before using anything
+            GenericGate._close_stack(reg, ctx)
+        finally:
+            ctx.discovery = None
         reg.adapter.layout = layout
         ctx.run.model_desc = reg.describe_model()
         logger.debug("TeaCache: generic path on %s: %s", name, layout.describe())
@@ -541,7 +545,7 @@ def model_identity(model, dm, info) -> dict:
         path = os.path.basename(os.fspath(init[1][0]))
     return {"family": info.family, "kind": info.kind, "dims": dict(info.dims),
             "class": type(dm).__name__, "file": path,
-            "weights": _profiles.weights_signature(dm, skip=patched, originals=None),
+            "weights": _profiles.weights_signature(dm, skip=patched, originals=originals),
             "patches": _patches_signature(patches)}
 
 

@@ -19,6 +19,10 @@ The rule, per cond (README "target_speedup"):
   first run with this schedule from the distances seen so far, how far the schedule moves
   into each call and its sigma there (budget.call_scales, budget.predict_distances), and on
   later runs from the previous run's distances, scaled to this run's (budget.scale_profile).
+  A first run on a model and schedule that an earlier run (another node, before a restart)
+  finished plans from that run's profile as a later run does, where the run has a profile
+  store (profiles.py; run.stored_profiles, set by the ComfyUI side): the summary says which
+  source planned the run ("plan": stored profile, previous run or prediction).
 - shared (default): all conds of a run compute at the same call positions (the first cond to
   reach a call decides for the others), so a batched call skips the blocks as a whole.
 
@@ -32,6 +36,7 @@ import math
 
 from . import budget
 from .policy import Decision, forced_reason, rescale
+from .profiles import SOURCE_PREDICTION, SOURCE_PREVIOUS, SOURCE_STORED
 
 logger = logging.getLogger(__name__)
 
@@ -48,6 +53,8 @@ class _CondBudget:
         self.k = None            # budget: computed calls
         self.clamped = False
         self.earlier = None      # later runs: the previous run's rescaled distances per call
+        self.offered = None      # where the profile _future found came from
+        self.source = SOURCE_PREDICTION     # what planned this cond (profiles.SOURCE_*)
 
 
 class TargetRule:
@@ -65,6 +72,8 @@ class TargetRule:
         self.two_calls = False
         self.warned = False
         self.planned = False
+        self.plan = SOURCE_PREDICTION       # what planned the run (profiles.SOURCE_*)
+        self.stored = {}         # label -> the stored profile (None: none), read once per run
         self.tau = None          # the last online threshold (debug log)
 
     # ---- the schedule ----------------------------------------------------------------------
@@ -90,9 +99,33 @@ class TargetRule:
                 pass
         return store
 
+    @staticmethod
+    def _stored_parts(run, label) -> dict:
+        """What a stored profile's key adds to the model and sampler (never the prompt)."""
+        cfg, p = run.config, run.preset
+        return {"cond": label, "sigmas": [round(s, 6) for s in run.sigmas],
+                "start_step": cfg.start_step, "end_step": cfg.end_step,
+                "retention": bool(run.retention), "forced_first": run.forced_first,
+                "preset": p.name, "indicator": p.indicator,
+                "coefficients": None if p.coefficients is None else list(p.coefficients)}
+
+    def _profile(self, run, label):
+        """(the profile to plan on, its source): this node's previous run with the same
+        schedule, else the profile store's entry (read once per run), else (None, None)."""
+        prof = self._profiles(run).get(self._profile_key(run, label))
+        if prof is not None:
+            return prof, SOURCE_PREVIOUS
+        src = getattr(run, "stored_profiles", None)
+        if src is None:
+            return None, None
+        if label not in self.stored:
+            self.stored[label] = src.get(self._stored_parts(run, label))
+        prof = self.stored[label]
+        return (prof, SOURCE_STORED) if prof is not None else (None, None)
+
     def _future(self, run, cb: _CondBudget, label):
         """(step indices of this cond's calls after the current one, earlier run's profile)."""
-        prof = self._profiles(run).get(self._profile_key(run, label))
+        prof, cb.offered = self._profile(run, label)
         if prof is not None:
             full = prof["steps"]
         else:
@@ -181,6 +214,9 @@ class TargetRule:
                            "%.2fx.", self.target, n, k, n / k)
         if prof is not None and j == 0:
             cb.earlier = list(prof["rescaled"])
+            cb.source = cb.offered or SOURCE_PREVIOUS
+            if not self.planned:
+                self.plan = cb.source
             self.planned = True
         elif cb.earlier is not None and len(cb.earlier) != n:
             cb.earlier = None
@@ -196,7 +232,7 @@ class TargetRule:
         tau = budget.online_threshold(acc, pred, fut_forced, left, self.max_consecutive_skips,
                                       cb.skips_run)
         self.tau = tau
-        how = "planned on the previous run" if planned else "predicted"
+        how = f"planned on the {cb.source}" if planned else "predicted"
         if acc >= tau:
             return True, f"target: online threshold reached ({how})"
         return False, f"target: below the online threshold ({how})"
@@ -220,13 +256,14 @@ class TargetRule:
                             "computed": computed,
                             "budget": cb.k, "clamped": cb.clamped,
                             "largest_skipped_acc": skip_max, "smallest_computed_acc": comp_min,
-                            "planned": cb.earlier is not None}
+                            "planned": cb.earlier is not None,
+                            "plan": cb.source if cb.earlier is not None else SOURCE_PREDICTION}
         skips = [v["largest_skipped_acc"] for v in per.values() if v["largest_skipped_acc"] is not None]
         comps = [v["smallest_computed_acc"] for v in per.values() if v["smallest_computed_acc"] is not None]
         real = [v["calls"] / v["computed"] for v in per.values() if v["computed"]]
         fixed = [v["equivalent_threshold"] for v in per.values() if v["equivalent_threshold"] is not None]
         return {"target_speedup": self.target,
-                "target": {"shared": self.shared, "planned": self.planned,
+                "target": {"shared": self.shared, "planned": self.planned, "plan": self.plan,
                            "two_calls_per_step": self.two_calls, "conds": per,
                            "clamped": any(v["clamped"] for v in per.values()),
                            "realised_per_cond": min(real) if real else 1.0,
@@ -240,14 +277,15 @@ class TargetRule:
         if f["largest_skipped_acc"] is not None:
             eq += f"; skipped up to accumulated {f['largest_skipped_acc']:.4g}"
         clamp = " (clamped: the schedule allows less)" if f["clamped"] else ""
-        how = "planned on the previous run" if self.planned else "predicted online"
+        how = f"planned on the {self.plan}" if self.planned else "predicted online"
         return (f"target {self.target:g}x{clamp}, realised {f['realised_per_cond']:.2f}x per "
                 f"cond ({how}; rel_l1_thresh ignored; equivalent thresh {eq})")
 
     def finish(self, run):
         """Keep each cond's distance profile for the next run with the same schedule, when
-        this run reached its last step."""
+        this run reached its last step (on the registration, and in the profile store)."""
         store = self._profiles(run)
+        keep = []
         for b in run.branches.values():
             cb = self.conds.get(id(b))
             if cb is None or not cb.steps or cb.steps[-1] != run.total_steps - 1:
@@ -257,4 +295,10 @@ class TargetRule:
             store[key] = {"steps": list(cb.steps), "rescaled": list(cb.rescaled)}
             while len(store) > self.PROFILES_KEPT:
                 store.pop(next(iter(store)))
+            keep.append((self._stored_parts(run, b.label), store[key],
+                         {"model": run.model_desc, "cond": b.label,
+                          "steps": run.total_steps, "calls": len(cb.steps)}))
+        src = getattr(run, "stored_profiles", None)
+        if src is not None and keep:
+            src.put(keep)           # never raises: a failed write is a warning
 

@@ -40,6 +40,18 @@ def object_info(server):
 
 
 @pytest.fixture(autouse=True)
+def _comfy_user_directory(tmp_path_factory):
+    """Every test starts with an empty ComfyUI user directory of its own, as a fresh install:
+    what TeaCache keeps there (calibrations, target_speedup's profile store) never reaches
+    another test, a later session or the ComfyUI install the tests run on."""
+    import folder_paths
+    old = folder_paths.get_user_directory()
+    folder_paths.set_user_directory(str(tmp_path_factory.mktemp("user")))
+    yield
+    folder_paths.set_user_directory(old)
+
+
+@pytest.fixture(autouse=True)
 def _teacache_logs(caplog):
     caplog.set_level(logging.INFO)
     yield

@@ -44,7 +44,7 @@ NODE = {
     "TeaCacheApply": ([("model", "MODEL")], [("MODEL", "MODEL")],
                       ["rel_l1_thresh", "start_step", "end_step", "model_type", "cache_device",
                        "retention_mode", "max_consecutive_skips", "skip_estimate",
-                       "target_speedup"]),
+                       "target_speedup", "profile_store"]),
     "TeaCacheReport": ([("model", "MODEL"), ("latent", "LATENT")],
                        [("report", "IMAGE"), ("json", "STRING")], []),
     "ModelSamplingSD3": ([("model", "MODEL")], [("MODEL", "MODEL")], ["shift"]),
@@ -106,6 +106,15 @@ NODE = {
     "EmptyMochiLatentVideo": ([], [("LATENT", "LATENT")],
                               ["width", "height", "length", "batch_size"]),
     "SaveImage": ([("images", "IMAGE")], [], ["filename_prefix"]),
+    # newest ComfyUI only (Kandinsky 5, CogVideoX)
+    "Kandinsky5ImageToVideo": ([("positive", "CONDITIONING"), ("negative", "CONDITIONING"),
+                                ("vae", "VAE"), ("start_image", "IMAGE")],
+                               [("positive", "CONDITIONING"), ("negative", "CONDITIONING"),
+                                ("latent", "LATENT"), ("cond_latent", "LATENT")],
+                               ["width", "height", "length", "batch_size"]),
+    "CFGGuider": ([("model", "MODEL"), ("positive", "CONDITIONING"),
+                   ("negative", "CONDITIONING")], [("GUIDER", "GUIDER")], ["cfg"]),
+    "VOIDSampler": ([], [("SAMPLER", "SAMPLER")], []),
     "MarkdownNote": ([], [], ["text"]),
 }
 TEACACHE_COLOR = ("#232", "#353")       # ComfyUI's "green" node colour
@@ -124,6 +133,9 @@ HF_COSMOS2 = "https://huggingface.co/Comfy-Org/Cosmos_Predict2_repackaged/resolv
 HF_COSMOS_TE = ("https://huggingface.co/comfyanonymous/cosmos_1.0_text_encoder_and_VAE_ComfyUI/"
                 "resolve/main/text_encoders")
 HF_ZIMAGE = "https://huggingface.co/Comfy-Org/z_image_turbo/resolve/main/split_files"
+HF_HY15 = "https://huggingface.co/Comfy-Org/HunyuanVideo_1.5_repackaged/resolve/main/split_files"
+HF_K5_T2V = "https://huggingface.co/kandinskylab/Kandinsky-5.0-T2V-Lite-sft-5s/resolve/main/model"
+HF_VOID = "https://huggingface.co/Comfy-Org/void-model/resolve/main"
 
 NEG_WAN = ("色调艳丽，过曝，静态，细节模糊不清，字幕，风格，作品，画作，画面，静止，整体发灰，最差质量，低质量，"
            "JPEG压缩残留，丑陋的，残缺的，多余的手指，画得不好的手部，画得不好的脸部，畸形的，毁容的，形态畸形的肢体，"
@@ -245,11 +257,12 @@ def teacache(g, pos, title=None, **settings):
 
 
 def tc_settings(thresh, model_type="auto", retention=False, start=0, end=-1, max_skips=0,
-                cache_device="model_device", skip_estimate="reuse", target_speedup=0.0):
+                cache_device="model_device", skip_estimate="reuse", target_speedup=0.0,
+                profile_store=True):
     return dict(rel_l1_thresh=thresh, start_step=start, end_step=end, model_type=model_type,
                 cache_device=cache_device, retention_mode=retention,
                 max_consecutive_skips=max_skips, skip_estimate=skip_estimate,
-                target_speedup=target_speedup)
+                target_speedup=target_speedup, profile_store=profile_store)
 
 
 def note(g, pos, text, size=(460, 560)):
@@ -936,6 +949,162 @@ architecture) has published coefficients: `auto` picks `lumina2` (try 0.38).
     return g, {tc.id: settings}
 
 
+def kandinsky5_t2v():
+    """ComfyUI's official Kandinsky 5 Video Lite text-to-video graph (Comfy-Org workflow
+    template video_kandinsky5_t2v, unpacked from its subgraph: UNETLoader with
+    kandinsky5lite_t2v_sft_5s, ModelSamplingSD3 shift 5, DualCLIPLoader type kandinsky5 with
+    qwen_2.5_vl_7b and clip_l, HunyuanVideo VAE, Kandinsky5ImageToVideo 768x512x121 without a
+    start image, KSampler euler_ancestral/beta 50 steps cfg 5), TeaCache added; saved as an
+    animated WEBP (the template's CreateVideo + SaveVideo write an mp4)."""
+    g = Graph("kandinsky5_lite_t2v_teacache")
+    unet_ref = model_ref("kandinsky5lite_t2v_sft_5s.safetensors",
+                         f"{HF_K5_T2V}/kandinsky5lite_t2v_sft_5s.safetensors", "diffusion_models")
+    qwen = model_ref("qwen_2.5_vl_7b_fp8_scaled.safetensors",
+                     f"{HF_HY15}/text_encoders/qwen_2.5_vl_7b_fp8_scaled.safetensors",
+                     "text_encoders")
+    clip_l = model_ref("clip_l.safetensors", f"{HF_FLUX_TE}/clip_l.safetensors", "text_encoders")
+    vae_ref = model_ref("hunyuan_video_vae_bf16.safetensors",
+                        f"{HF_HY}/vae/hunyuan_video_vae_bf16.safetensors", "vae")
+    settings = tc_settings(0.1, target_speedup=2.0)
+    unet = g.add("UNETLoader", (20, 60), size=(380, 90), models=[unet_ref],
+                 unet_name=unet_ref["name"], weight_dtype="default")
+    ms = g.add("ModelSamplingSD3", (450, 60), size=(260, 60), shift=5)
+    tc = teacache(g, (760, -40), **settings)
+    clip = g.add("DualCLIPLoader", (20, 420), size=(380, 130), models=[qwen, clip_l],
+                 clip_name1=qwen["name"], clip_name2=clip_l["name"], type="kandinsky5",
+                 device="default")
+    pos = g.add("CLIPTextEncode", (450, 260), size=(420, 170),
+                title="CLIP Text Encode (Positive Prompt)",
+                text="Rim light, soft light, medium close-up, dusk, warm tones. A woman with "
+                     "fluffy brown curly hair stands in front of a magnificent stained glass "
+                     "window in a flowing white dress, the colourful light of the setting sun "
+                     "on her face; she talks to someone off-camera.")
+    neg = g.add("CLIPTextEncode", (450, 480), size=(420, 120),
+                title="CLIP Text Encode (Negative Prompt)", text="")
+    vae = g.add("VAELoader", (20, 620), size=(380, 60), models=[vae_ref],
+                vae_name=vae_ref["name"])
+    i2v = g.add("Kandinsky5ImageToVideo", (900, 420), size=(340, 230), width=768, height=512,
+                length=121, batch_size=1)
+    ks = g.add("KSampler", (1300, 60), size=(315, 262), seed=42, steps=50, cfg=5,
+               sampler_name="euler_ancestral", scheduler="beta", denoise=1)
+    dec = g.add("VAEDecode", (1650, 60), size=(210, 50))
+    save = g.add("SaveAnimatedWEBP", (1900, 60), size=(500, 420),
+                 filename_prefix="teacache/kandinsky5_t2v", fps=24, lossless=False, quality=90,
+                 method="default")
+    g.link(unet, 0, ms, "model")
+    g.link(ms, 0, tc, "model")
+    g.link(tc, 0, ks, "model")
+    g.link(clip, 0, pos, "clip")
+    g.link(clip, 0, neg, "clip")
+    g.link(pos, 0, i2v, "positive")
+    g.link(neg, 0, i2v, "negative")
+    g.link(vae, 0, i2v, "vae")
+    g.link(i2v, "positive", ks, "positive")
+    g.link(i2v, "negative", ks, "negative")
+    g.link(i2v, "latent", ks, "latent_image")
+    g.link(ks, 0, dec, "samples")
+    g.link(vae, 0, dec, "vae")
+    g.link(dec, 0, save, "images")
+    note(g, (-520, -40), """
+## TeaCache on Kandinsky 5 Video Lite (text to video)
+
+Newest ComfyUI only. No coefficients are published for Kandinsky 5: `auto` uses
+`uncalibrated`. Instead of guessing a threshold, **`target_speedup` 2** asks for half of the
+model calls per cond, skipped where the input changes least; `rel_l1_thresh` is then ignored.
+The console line gives the realised speed-up and the **equivalent threshold**: put it in
+`rel_l1_thresh` and set `target_speedup` to 0 to keep a fixed threshold for this model and
+schedule. Try 1.5-3; compare with TeaCache bypassed. The image-to-video model
+(`kandinsky5lite_i2v_5s`), Video Pro and Image Lite take the same settings.
+""" + COMMON_NOTE + models_note(unet_ref, qwen, clip_l, vae_ref), size=(460, 620))
+    return g, {tc.id: settings}
+
+
+COGVIDEOX_5B = "cogvideox_5b_t2v_bf16.safetensors"
+
+
+def cogvideox_5b_t2v():
+    """CogVideoX-5B text to video with ComfyUI's own nodes. ComfyUI has no CogVideoX
+    text-to-video template; its one CogVideoX graph (Comfy-Org template
+    utility_void_video_inpainting) loads the model with UNETLoader, the text encoder with
+    CLIPLoader type cogvideox (t5xxl_fp16), the VAE cogvideox_vae, and samples with RandomNoise,
+    CFGGuider cfg 6, BasicScheduler simple, VOIDSampler (ComfyUI's DDIM for this v-prediction
+    DDPM model; KSampler's noise scaling does not match its training, see comfy_extras/
+    nodes_void.py) and SamplerCustomAdvanced. This graph is that chain minus the VOID
+    inpainting conditioning, at CogVideoX-5B's own settings (720x480, 49 frames at 8 fps,
+    50 steps, cfg 6), TeaCache added. The diffusion model has no `models` entry: no
+    ComfyUI-format CogVideoX-5B is published (see the note)."""
+    g = Graph("cogvideox_5b_t2v_teacache")
+    t5 = model_ref("t5xxl_fp16.safetensors", f"{HF_FLUX_TE}/t5xxl_fp16.safetensors",
+                   "text_encoders")
+    vae_ref = model_ref("cogvideox_vae.safetensors", f"{HF_VOID}/vae/cogvideox_vae.safetensors",
+                        "vae")
+    settings = tc_settings(0.2)
+    unet = g.add("UNETLoader", (20, 60), size=(380, 90), unet_name=COGVIDEOX_5B,
+                 weight_dtype="default")
+    tc = teacache(g, (450, -40), **settings)
+    clip = g.add("CLIPLoader", (20, 420), size=(380, 110), models=[t5], clip_name=t5["name"],
+                 type="cogvideox", device="default")
+    pos = g.add("CLIPTextEncode", (450, 300), size=(420, 170),
+                title="CLIP Text Encode (Positive Prompt)",
+                text="A panda in a small red jacket sits on a wooden stool in a serene bamboo "
+                     "forest and strums a tiny acoustic guitar; sunlight filters through the "
+                     "tall bamboo, other pandas watch curiously. Cinematic, gentle camera "
+                     "movement.")
+    neg = g.add("CLIPTextEncode", (450, 520), size=(420, 120),
+                title="CLIP Text Encode (Negative Prompt)", text="")
+    lat = g.add("EmptyHunyuanLatentVideo", (450, 700), size=(315, 130), width=720, height=480,
+                length=49, batch_size=1)
+    guider = g.add("CFGGuider", (900, 200), size=(270, 100), cfg=6)
+    sched = g.add("BasicScheduler", (900, 340), size=(315, 110), scheduler="simple", steps=50,
+                  denoise=1)
+    sampler = g.add("VOIDSampler", (900, 490), size=(270, 30),
+                    title="VOID Sampler (ComfyUI's CogVideoX DDIM)")
+    noise = g.add("RandomNoise", (900, 570), size=(315, 82), noise_seed=42)
+    vae = g.add("VAELoader", (900, 720), size=(380, 60), models=[vae_ref],
+                vae_name=vae_ref["name"])
+    sca = g.add("SamplerCustomAdvanced", (1250, 60), size=(270, 330))
+    dec = g.add("VAEDecode", (1550, 60), size=(210, 50))
+    save = g.add("SaveAnimatedWEBP", (1800, 60), size=(500, 420),
+                 filename_prefix="teacache/cogvideox_5b", fps=8, lossless=False, quality=90,
+                 method="default")
+    g.link(unet, 0, tc, "model")
+    g.link(tc, 0, guider, "model")
+    g.link(tc, 0, sched, "model")
+    g.link(clip, 0, pos, "clip")
+    g.link(clip, 0, neg, "clip")
+    g.link(pos, 0, guider, "positive")
+    g.link(neg, 0, guider, "negative")
+    g.link(noise, 0, sca, "noise")
+    g.link(guider, 0, sca, "guider")
+    g.link(sampler, 0, sca, "sampler")
+    g.link(sched, 0, sca, "sigmas")
+    g.link(lat, 0, sca, "latent_image")
+    g.link(sca, "output", dec, "samples")
+    g.link(vae, 0, dec, "vae")
+    g.link(dec, 0, save, "images")
+    note(g, (-520, -40), f"""
+## TeaCache on CogVideoX-5B (text to video)
+
+Newest ComfyUI only. `auto` picks the official `cogvideox_5B` coefficients (TeaCache4CogVideoX,
+fitted on the timestep embedding). Recommended `rel_l1_thresh`: **0.1-0.2** (0.2 here).
+CogVideoX-2B, 5B-I2V, 1.5-5B and 1.5-5B-I2V have their own presets (`auto` picks them);
+CogVideoX-Fun / VOID inpainting models run `uncalibrated` (0.05-0.15).
+
+**Sampling**: CogVideoX is a DDPM model (v-prediction, zero-terminal SNR), not flow matching.
+As in ComfyUI's own CogVideoX workflow (VOID), it samples with ComfyUI's DDIM, the
+*VOID Sampler* node, through *SamplerCustomAdvanced*: KSampler's noise scaling does not
+match how CogVideoX was trained.
+
+**Diffusion model**: ComfyUI reads CogVideoX only in its own weight layout (no conversion
+from diffusers), and we know of no ComfyUI-format CogVideoX-5B download (Comfy-Org publishes
+only the VOID models). Convert the transformer of
+[THUDM/CogVideoX-5b](https://huggingface.co/THUDM/CogVideoX-5b) (diffusers) to ComfyUI's
+layout and save it as `diffusion_models/{COGVIDEOX_5B}`; the single files made for the
+CogVideoXWrapper custom nodes keep the diffusers names and do not load with this loader.
+""" + COMMON_NOTE + models_note(t5, vae_ref), size=(460, 720))
+    return g, {tc.id: settings}
+
+
 # file stem -> (builder, family adapter it needs)
 WORKFLOWS = {
     "wan2.1_t2v_1.3B_teacache": (wan21_t2v, "wan"),
@@ -950,6 +1119,15 @@ WORKFLOWS = {
     "hidream_i1_full_teacache": (hidream, "hidream"),
     "cosmos_predict2_2B_t2i_teacache": (cosmos_predict2_t2i, "cosmos"),
     "z_image_turbo_teacache": (z_image_turbo, "lumina2"),
+    "kandinsky5_lite_t2v_teacache": (kandinsky5_t2v, "kandinsky5"),
+    "cogvideox_5b_t2v_teacache": (cogvideox_5b_t2v, "cogvideo"),
+}
+# workflows whose nodes exist only in the newest ComfyUI: stem -> why. The e2e and browser
+# tests skip them, with this reason, on a ComfyUI that lacks one of their node types (any other
+# workflow missing a node fails)
+NEWEST_ONLY = {
+    "kandinsky5_lite_t2v_teacache": "Kandinsky 5 exists in the newest ComfyUI only",
+    "cogvideox_5b_t2v_teacache": "CogVideoX exists in the newest ComfyUI only",
 }
 
 

@@ -51,6 +51,7 @@ STANDINS = {
     "text_encoders/llama_3.1_8b_instruct_fp8_scaled.safetensors": dict(kind="text", width=4096),
     "text_encoders/oldt5_xxl_fp8_e4m3fn_scaled.safetensors": dict(kind="text", width=1024),
     "text_encoders/qwen_3_4b.safetensors": dict(kind="text", width=2560),
+    "vae/cogvideox_vae.safetensors": dict(kind="vae", channels=16, spatial=8, temporal=4),
 }
 # diffusion models no loader node can load at tiny size: a placeholder under the name, so
 # that the page finds the file (the browser test); the e2e run of these workflows is skipped
@@ -75,6 +76,14 @@ FLUX_0375 = ("this ComfyUI detects FLUX.1 only at 24 heads of 128, so the smalle
              "loader accepts is ~0.5B parameters: too slow for this module's CPU budget (runs "
              "on the newest ComfyUI, which derives the heads from the width; tests/test_flux.py "
              "covers 0.3.75 in-process)")
+# diffusion models of families only the newest ComfyUI has: file -> (its comfy.ldm module, why);
+# on an older ComfyUI a placeholder stands under the name (its workflows are skipped there)
+NEWEST_ONLY_MODELS = {
+    "diffusion_models/kandinsky5lite_t2v_sft_5s.safetensors":
+        ("comfy.ldm.kandinsky5.model", "Kandinsky 5 exists in the newest ComfyUI only"),
+    "diffusion_models/cogvideox_5b_t2v_bf16.safetensors":
+        ("comfy.ldm.cogvideo.model", "CogVideoX exists in the newest ComfyUI only"),
+}
 # the VAE inside a checkpoint (CheckpointLoaderSimple), stored in the checkpoint's metadata
 LTXV_VAE = dict(kind="vae", channels=128, spatial=32, temporal=8)
 
@@ -152,10 +161,38 @@ def build_flux(path, seed=0):
 build_cosmos_predict2 = tm.build_cosmos_predict2
 
 
+def build_kandinsky5_video(path):
+    """The shared harness's tiny Kandinsky 5 video model (tests/tiny/kandinsky5.py: ComfyUI's
+    Kandinsky5, 128 wide, 3 visual blocks, Qwen2.5-VL 3584 + CLIP-L pooled 768 text, concat
+    conditioning), saved under `path`."""
+    import tempfile
+    from tiny import kandinsky5 as tk
+    with tempfile.TemporaryDirectory() as d:
+        tk.build_video(Path(d))                 # builds, saves, and loads it once (detection)
+        Path(d, "family_kandinsky5_video.safetensors").replace(path)
+    return path
+
+
+def build_cogvideox_t2v(path, seed=0):
+    """The shared harness's tiny CogVideoX 1.0-style T2V (tests/tiny/cogvideo.py: ComfyUI's
+    CogVideoXTransformer3DModel, 2 heads of 64, rotary embeddings, T5 4096 text)."""
+    from tiny import cogvideo as tc
+    return tc._build(path, num_layers=2, seed=seed)
+
+
 def placeholder_reason(rel: str):
     """Why the e2e run cannot load the diffusion model `rel` at tiny size (None: it can)."""
     if rel in PLACEHOLDERS:
         return PLACEHOLDERS[rel]
+    if rel in NEWEST_ONLY_MODELS:
+        import importlib.util
+        module, why = NEWEST_ONLY_MODELS[rel]
+        try:
+            found = importlib.util.find_spec(module) is not None
+        except ModuleNotFoundError:
+            found = False
+        if not found:
+            return f"{why} (no {module} here)"
     if rel == "diffusion_models/flux1-dev.safetensors" and not tiny_flux_loads():
         return FLUX_0375
     return None
@@ -184,6 +221,9 @@ DIFFUSION_MODELS = {
     "diffusion_models/flux1-dev.safetensors": lambda p: build_flux(p, seed=8),
     "diffusion_models/cosmos_predict2_2B_t2i.safetensors":
         lambda p: build_cosmos_predict2(p, seed=9),
+    "diffusion_models/kandinsky5lite_t2v_sft_5s.safetensors": build_kandinsky5_video,
+    "diffusion_models/cogvideox_5b_t2v_bf16.safetensors":
+        lambda p: build_cogvideox_t2v(p, seed=10),
 }
 
 

@@ -13,7 +13,8 @@ from workflows import (ACTIVE, BYPASSED, EXAMPLES, MUTED, ROOT, SEED_CONTROLS,  
 
 __all__ = ["ACTIVE", "BYPASSED", "EXAMPLES", "MUTED", "ROOT", "SEED_CONTROLS", "VIRTUAL",
            "WIDGET_TYPES", "example_files", "load", "nodes_of", "set_mode", "ui_nodes_of",
-           "ui_to_api", "with_standins", "tiny", "STANDIN_NODES", "TINY_LATENT"]
+           "ui_to_api", "with_standins", "tiny", "missing_node_types", "STANDIN_NODES",
+           "TINY_LATENT"]
 
 
 # ---- test-only changes to a prompt ----------------------------------------------------------
@@ -57,7 +58,14 @@ TINY_LATENT = {
     "Wan22ImageToVideoLatent": dict(width=128, height=128, length=5),
     "EmptyLTXVLatentVideo": dict(width=128, height=128, length=9),
     "EmptySD3LatentImage": dict(width=64, height=64),
+    "Kandinsky5ImageToVideo": dict(width=64, height=64, length=5),
 }
+
+
+def missing_node_types(workflow: dict, object_info: dict) -> list[str]:
+    """The workflow's node types this server does not have (the page keeps VIRTUAL ones)."""
+    return sorted({n["type"] for n in workflow["nodes"]
+                   if n["type"] not in VIRTUAL and n["type"] not in object_info})
 
 
 def tiny(prompt: dict) -> dict:

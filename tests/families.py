@@ -41,6 +41,9 @@ class Family:
     scheduler: str = "simple"
     #: modules that must import (e.g. the family's comfy.ldm module): else skipped with why
     needs: tuple = ()
+    #: (module, attribute) that must exist, for a class added to a module that older ComfyUI
+    #: already has (e.g. ("comfy.model_base", "WAN21_SCAIL")): else skipped with why
+    needs_attr: tuple = ()
     #: a threshold that skips some steps but not all on this tiny model (two-run check)
     moderate: float = 0.1
     #: calls at which a huge threshold still computes, per cond (first and last step)
@@ -57,6 +60,15 @@ class Family:
                     raise ImportError
             except (ImportError, ValueError):
                 return f"this ComfyUI has no {name} ({self.note or 'added in a newer ComfyUI'})"
+        if self.needs_attr:
+            module, attr = self.needs_attr
+            try:
+                found = hasattr(importlib.import_module(module), attr)
+            except ImportError:
+                found = False
+            if not found:
+                return (f"this ComfyUI has no {module}.{attr} "
+                        f"({self.note or 'added in a newer ComfyUI'})")
         return None
 
 
@@ -94,6 +106,28 @@ FAMILIES: list[Family] = [
     Family("wan22_ti2v_5b", L("tiny.wan", "build_ti2v"), "WAN22", "wan",
            L("tiny.wan", "inputs_ti2v")),
     Family("wan21_vace", L("tiny.wan", "build_vace"), "WAN21_Vace", "wan", L("tiny.wan", "inputs")),
+    Family("wan22_animate", L("tiny.wan_variants", "build_animate"), "WAN22_Animate", "wan",
+           L("tiny.wan_variants", "inputs_animate")),
+    Family("wan_animate2", L("tiny.wan_variants", "build_animate2"), "WAN_Animate2", "wan",
+           L("tiny.wan_variants", "inputs_animate2"),
+           counted=L("tiny.wan_variants", "counted_animate2"),
+           needs=("comfy.ldm.wan.model_animate2",), note="Wan Animate 2 is in the newest ComfyUI"),
+    Family("wan22_wandancer", L("tiny.wan_variants", "build_wandancer"), "WAN22_WanDancer", "wan",
+           L("tiny.wan_variants", "inputs_wandancer"),
+           needs=("comfy.ldm.wan.model_wandancer",), note="WanDancer is in the newest ComfyUI"),
+    Family("wan21_scail", L("tiny.wan_variants", "build_scail"), "WAN21_SCAIL", "wan",
+           L("tiny.wan_variants", "inputs_scail"), needs_attr=("comfy.model_base", "WAN21_SCAIL"),
+           note="SCAIL is in the newest ComfyUI"),
+    Family("wan21_scail2", L("tiny.wan_variants", "build_scail2"), "WAN21_SCAIL2", "wan",
+           L("tiny.wan_variants", "inputs_scail2"),
+           needs_attr=("comfy.model_base", "WAN21_SCAIL2"), note="SCAIL 2 is in the newest ComfyUI"),
+    Family("wan21_flowrvs", L("tiny.wan_variants", "build_flowrvs"), "WAN21_FlowRVS", "wan",
+           L("tiny.wan_variants", "inputs_flowrvs"),
+           needs_attr=("comfy.model_base", "WAN21_FlowRVS"), note="FlowRVS is in the newest ComfyUI"),
+    Family("wan22_s2v", L("tiny.wan_variants", "build_s2v"), "WAN22_S2V", "wan",
+           L("tiny.wan_variants", "inputs_s2v")),
+    Family("wan21_humo", L("tiny.wan_variants", "build_humo"), "WAN21_HuMo", "wan",
+           L("tiny.wan_variants", "inputs_humo")),
     # --- existing families (migrated) ---
     Family("hunyuan_video_t2v", L("tiny.hunyuan_video", "build_t2v"), "HunyuanVideo",
            "hunyuan_video", L("tiny.hunyuan_video", "inputs_t2v"),
@@ -180,8 +214,16 @@ FAMILIES: list[Family] = [
     Family("stable_audio", L("tiny.generic", "build_stable_audio"), "StableAudio1", "generic",
            L("tiny.generic", "stable_audio_inputs"),
            counted=L("tiny.generic", "stable_audio_counted")),
+    # Stable Audio 3 is refused (adapters/refused.py; tests/test_generic.py shows why: ComfyUI's
+    # replace path drops its blocks' local conditioning, so any block hook changes its output)
     Family("hunyuan3d2", L("tiny.generic", "build_hunyuan3d2"), "Hunyuan3Dv2", "generic",
            L("tiny.generic", "hunyuan3d2_inputs"), counted=L("tiny.generic", "hunyuan3d2_counted")),
+    # Hunyuan3D 2.1 fails every sampling check: HunYuanDiTPlain's ("block", i) replace hook is
+    # called with {"x", "t", "cond", "skip"} and its original_block returns the block's output
+    # tensor, which the forward uses as is (not a dict as every other DiT's). The generic path
+    # reads dict outputs only: refused at the end of the first call with threshold 0, a
+    # TypeError in GenericAdapter.block_output otherwise.
+    # Hunyuan3D 2.1: its ("block", i) hook returns the block's bare tensor (no dict)
     Family("hunyuan3d21", L("tiny.generic", "build_hunyuan3d21"), "Hunyuan3Dv2_1", "generic",
            L("tiny.generic", "hunyuan3d21_inputs"), counted=lambda dm: list(dm.blocks)),
 ]

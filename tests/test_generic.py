@@ -242,3 +242,22 @@ def test_audio_and_3d_transformers_without_hooks_are_refused_with_the_reason(mod
     torch.nn.Module.__init__(dm)
     with pytest.raises(UnsupportedModelError, match=f"TeaCache cannot cache {cls}: .*{words}"):
         find_adapter(dm)
+
+
+def test_stable_audio3_is_refused_because_its_hook_path_differs(model_dir):
+    """ComfyUI's replace path for Stable Audio 3 drops the blocks' local conditioning: a
+    no-op hook alone changes the output (shown here), so the generic path must not claim it."""
+    pytest.importorskip("comfy.ldm.audio.dit")
+    import comfy.model_base
+    if not hasattr(comfy.model_base, "StableAudio3"):
+        pytest.skip("Stable Audio 3 is in the newest ComfyUI")
+    m = tg.build_stable_audio3(model_dir)
+    inputs = tg.stable_audio3_inputs()
+    base = sample(m, inputs, steps=3)
+    hooked = m.clone()
+    for i in range(len(m.get_model_object("diffusion_model").transformer.layers)):
+        hooked.set_model_patch_replace(lambda args, extra: extra["original_block"](args),
+                                       "dit", "double_block", i)
+    assert not torch.equal(sample(hooked, inputs, steps=3), base)
+    with pytest.raises(ValueError, match="Stable Audio 3.*local conditioning"):
+        apply(m, 0.1)

@@ -162,7 +162,8 @@ def test_api_prompt_saved_before_skip_estimate_still_runs(server):
     """An API prompt saved before `skip_estimate` was appended (it has the 7 older inputs) runs
     as before: the new input is optional and defaults to the published rule."""
     tag = uuid.uuid4().hex[:8]
-    old = {k: v for k, v in _DEFAULTS.items() if k not in ("skip_estimate", "target_speedup")}
+    old = {k: v for k, v in _DEFAULTS.items()
+           if k not in ("skip_estimate", "target_speedup", "profile_store")}
     assert len(old) == 7 and _DEFAULTS["skip_estimate"] == "reuse"
     p = prompt({"rel_l1_thresh": 10.0}, f"old_{tag}")
     p["6"]["inputs"] = {**old, "rel_l1_thresh": 10.0, "model": ["1", 0]}

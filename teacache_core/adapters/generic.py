@@ -77,12 +77,26 @@ def _tensors(d) -> dict:
     return {k: v for k, v in d.items() if isinstance(v, torch.Tensor)} if isinstance(d, dict) else {}
 
 
+def as_streams(args, out):
+    """(the block's output as a dict of named tensors, whether the block returned one bare
+    tensor). A bare tensor is named after the argument of its shape (the stream it carries;
+    e.g. Hunyuan3D 2.1's blocks take {"x", ...} and return x)."""
+    if isinstance(out, dict):
+        return out, False
+    if isinstance(out, torch.Tensor):
+        given = {k: v for k, v in _tensors(args).items() if v.shape == out.shape}
+        name = next((n for n in _MAIN_NAMES if n in given), next(iter(given), "(output)"))
+        return {name: out}, True
+    return {}, False
+
+
 @dataclass(frozen=True)
 class Stack:
     start: int                  # gate index of its first block
     end: int                    # gate index of its last block
     kind: str
     streams: tuple              # residual stream names
+    tensor_out: bool = False    # its blocks return one bare tensor (the single stream)
 
 
 @dataclass(frozen=True)
@@ -104,6 +118,9 @@ class Layout:
                         if not (n == 0 and s == self.main)]
         return out
 
+    def stack_at(self, idx: int) -> Stack:
+        return next(st for st in self.stacks if st.start <= idx <= st.end)
+
     def exiting(self, idx: int):
         """(span name or None for the main span, stream) of every span that ends at gate idx."""
         out = []
@@ -121,7 +138,7 @@ class Layout:
 
 def infer_layout(seen, model_name: str) -> Layout:
     """The layout from what the gates saw in one call: [(key, arg tensor shapes, out tensor
-    shapes)] in call order."""
+    shapes[, returned a bare tensor])] in call order."""
     if not seen:
         raise UnsupportedModelError(
             f"TeaCache (generic path) cannot cache {model_name}: its forward called none of the "
@@ -130,7 +147,7 @@ def infer_layout(seen, model_name: str) -> Layout:
     for i in range(1, len(seen) + 1):
         if i == len(seen) or seen[i][0][0] != seen[start][0][0]:
             streams = None
-            for key, args, out in seen[start:i]:
+            for key, args, out, *_ in seen[start:i]:
                 for name, shape in out.items():
                     if name not in args:
                         raise UnsupportedModelError(
@@ -148,11 +165,12 @@ def infer_layout(seen, model_name: str) -> Layout:
                 raise UnsupportedModelError(
                     f"TeaCache (generic path) cannot cache {model_name}: its {seen[start][0][0]} "
                     "blocks return no tensor they were given. Remove TeaCache for this model.")
-            stacks.append(Stack(start, i - 1, seen[start][0][0], streams))
+            bare = bool(seen[start][3]) if len(seen[start]) > 3 else False
+            stacks.append(Stack(start, i - 1, seen[start][0][0], streams, bare))
             start = i
     first = stacks[0].streams
     main = next((n for n in _MAIN_NAMES if n in first), first[0])
-    return Layout(tuple(k for k, _, _ in seen), tuple(stacks), main)
+    return Layout(tuple(s[0] for s in seen), tuple(stacks), main)
 
 
 class GenericAdapter(FamilyAdapter):

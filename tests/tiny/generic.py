@@ -27,10 +27,22 @@ def _save(module, path, seed, extra=None):
     """Fill every parameter of a ComfyUI module (seeded) and save it with safetensors."""
     from safetensors.torch import save_file
     tm._init_(module, seed)
+    _rotary_buffers(module)
     sd = {k: v.detach().contiguous() for k, v in module.state_dict().items()}
     sd.update(extra or {})
     save_file(sd, str(path))
     return path
+
+
+def _rotary_buffers(module):
+    """Stable Audio's RotaryEmbedding keeps inv_freq as a buffer that ComfyUI creates with
+    torch.empty and loads from the weights (tm._init_ fills parameters only): the value the
+    original computes, 1 / 10000^(2i/d)."""
+    with torch.no_grad():
+        for name, b in module.named_buffers():
+            if name.endswith("rotary_pos_emb.inv_freq"):
+                d = 2 * b.shape[0]
+                b.copy_(1.0 / (10000 ** (torch.arange(0, d, 2, dtype=torch.float32) / d)))
 
 
 def _ops():
@@ -252,3 +264,35 @@ def hunyuan3d21_inputs():
     pos = [[_text(g, 16, 1024), {}]]
     neg = [[torch.zeros(1, 16, 1024), {}]]
     return {"samples": torch.zeros(1, 64, 32), "type": "hunyuan3dv2"}, pos, neg
+
+
+# ---- Stable Audio 3 (newest ComfyUI; comfy/ldm/audio/dit.py, model_base StableAudio3) --------
+# SA3's shape: adaLN global conditioning through one shared embedder, "expo" timestep features,
+# and the local additive conditioning (StableAudio3.concat_cond: inpaint mask + masked latent,
+# 1 + 256 channels, always given). Detected as SA1 is, the 24 heads not: built with two.
+SA3_TINY = dict(num_heads=2)
+
+
+def build_stable_audio3(model_dir):
+    import comfy.ldm.audio.dit as dit
+    import comfy.ldm.audio.embedders as emb
+    m = dit.AudioDiffusionTransformer(
+        audio_model="dit1.0", io_channels=256, embed_dim=64, depth=3, num_heads=2,
+        cond_token_dim=768, project_cond_tokens=True, global_cond_dim=768,
+        project_global_cond=True, input_concat_dim=0, prepend_cond_dim=0,
+        transformer_type="continuous_transformer", global_cond_type="adaLN",
+        timestep_features_type="expo", global_cond_shared_embed=True, local_add_cond_dim=257,
+        **_ops())
+    c = emb.NumberConditioner(768, min_val=0, max_val=384, fourier_features_type="expo")
+    tm._init_(c, 30)
+    extra = {f"conditioner.conditioners.seconds_total.{k}": v.detach().contiguous()
+             for k, v in c.state_dict().items()}
+    path = _save(m, model_dir / "family_stable_audio3.safetensors", seed=19, extra=extra)
+    return _load_shrunk(path, **SA3_TINY)
+
+
+def stable_audio3_inputs():
+    g = _g(9)
+    pos = [[_text(g, 8, 768), {"seconds_total": 2}]]
+    neg = [[_text(g, 8, 768, 0.1), {"seconds_total": 2}]]
+    return {"samples": torch.zeros(1, 256, 32)}, pos, neg
