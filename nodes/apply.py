@@ -42,10 +42,13 @@ class TeaCacheApply(io.ComfyNode):
                          "estimated speed-up."),
             search_aliases=SEARCH_ALIASES,
             inputs=[
-                io.Model.Input("model", tooltip="The diffusion model to speed up: Wan 2.1/2.2, "
-                               "HunyuanVideo, LTX-Video, Mochi, Cosmos, Flux, Chroma, "
-                               "Lumina2/Z-Image, HiDream or Qwen-Image (ComfyUI's native "
-                               "loaders). It is cloned; the input model is not changed."),
+                io.Model.Input("model", tooltip="The diffusion model to speed up: Wan 2.1/2.2 "
+                               "(and its variants), HunyuanVideo, LTX-Video, Mochi, Cosmos, "
+                               "Flux, Chroma, Lumina2/Z-Image, HiDream, Qwen-Image, Kandinsky "
+                               "5, CogVideoX, MiniMax H3, PixArt, OmniGen2, ERNIE-Image, Krea 2, "
+                               "Ideogram 4, PixelDiT, and any other diffusion transformer with "
+                               "ComfyUI's block hooks (generic path: SD3, AuraFlow, HunyuanDiT, "
+                               "...). It is cloned; the input model is not changed."),
                 io.Float.Input("rel_l1_thresh", default=0.1, min=0.0, max=10.0, step=0.001,
                                tooltip="Skip while the accumulated rescaled change stays below "
                                "this. 0 never skips; higher is faster and less faithful. "
