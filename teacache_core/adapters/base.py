@@ -136,8 +136,31 @@ class FamilyAdapter:
 
 class TensorBlockAdapter(FamilyAdapter):
     """"forward"-hooked blocks that take the residual stream as args["x"] and return it as
-    one tensor (Cosmos, Lumina 2)."""
+    one tensor (Cosmos, Lumina 2, PixArt, ERNIE-Image, ...).
+
+    A family states `model_class` (a class name in the diffusion model's MRO), `stack` (the
+    attribute holding its blocks) and `arg_names` (the blocks' positional parameters); the
+    defaults below then recognise the model, name the gated blocks and bind their calls."""
     hook = "forward"
+    model_class: str = ""
+    stack: str = "blocks"
+    arg_names: tuple = ("x",)
+
+    def matches(self, dm) -> bool:
+        return self.model_class in class_names(dm) and hasattr(dm, self.stack)
+
+    def unsupported_reason(self, dm) -> str | None:
+        if len(getattr(dm, self.stack)) == 0:
+            return "it has no transformer blocks to cache."
+        return None
+
+    def forward_args(self, key, a, kw) -> dict:
+        out = dict(zip(self.arg_names, a))
+        out.update(kw)
+        return out
+
+    def block_keys(self, dm) -> list:
+        return [f"{self.stack}.{i}" for i in range(len(getattr(dm, self.stack)))]
 
     def block_input(self, key, args) -> torch.Tensor:
         return args["x"]

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import torch
 
-from .base import ModelInfo, TensorBlockAdapter, class_names
+from .base import ModelInfo, TensorBlockAdapter
 
 _ARGS = ("x", "rotary_pos_emb", "temb", "attention_mask")
 
@@ -22,20 +22,10 @@ _ARGS = ("x", "rotary_pos_emb", "temb", "attention_mask")
 class ErnieImageAdapter(TensorBlockAdapter):
     family = "ernie"
     display = "ERNIE-Image (ErnieImageModel)"
+    model_class = "ErnieImageModel"
+    stack = "layers"
+    arg_names = _ARGS
     calibration_keys = ("hidden", "layers", "in_channels")
-
-    def matches(self, dm) -> bool:
-        return "ErnieImageModel" in class_names(dm) and hasattr(dm, "layers")
-
-    def unsupported_reason(self, dm) -> str | None:
-        if len(dm.layers) == 0:
-            return "it has no transformer layers to cache."
-        return None
-
-    def forward_args(self, key, a, kw) -> dict:
-        out = dict(zip(_ARGS, a))
-        out.update(kw)
-        return out
 
     def describe(self, dm) -> ModelInfo:
         hidden = int(getattr(dm, "hidden_size", 0))
@@ -45,9 +35,6 @@ class ErnieImageAdapter(TensorBlockAdapter):
         desc = f"ERNIE-Image {size}({type(dm).__name__}, hidden {hidden}, {n} layers)"
         dims = {"hidden": hidden, "layers": n, "in_channels": in_ch}
         return ModelInfo(self.family, "ernie", dims, desc)
-
-    def block_keys(self, dm) -> list:
-        return [f"layers.{i}" for i in range(len(dm.layers))]
 
     def indicator(self, name: str, ctx, args) -> torch.Tensor:
         if name != "modulated_input":

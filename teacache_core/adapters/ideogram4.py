@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import torch
 
-from .base import ModelInfo, TensorBlockAdapter, class_names
+from .base import ModelInfo, TensorBlockAdapter
 
 _ARGS = ("x", "attn_mask", "freqs_cis", "adaln_input", "transformer_options")
 
@@ -23,20 +23,10 @@ _ARGS = ("x", "attn_mask", "freqs_cis", "adaln_input", "transformer_options")
 class Ideogram4Adapter(TensorBlockAdapter):
     family = "ideogram4"
     display = "Ideogram 4"
+    model_class = "Ideogram4Transformer"
+    stack = "layers"
+    arg_names = _ARGS
     calibration_keys = ("hidden", "layers", "in_channels")
-
-    def matches(self, dm) -> bool:
-        return "Ideogram4Transformer" in class_names(dm) and hasattr(dm, "layers")
-
-    def unsupported_reason(self, dm) -> str | None:
-        if len(dm.layers) == 0:
-            return "it has no transformer layers to cache."
-        return None
-
-    def forward_args(self, key, a, kw) -> dict:
-        out = dict(zip(_ARGS, a))
-        out.update(kw)
-        return out
 
     def describe(self, dm) -> ModelInfo:
         hidden = int(dm.input_proj.weight.shape[0])
@@ -45,9 +35,6 @@ class Ideogram4Adapter(TensorBlockAdapter):
         desc = f"Ideogram 4 ({type(dm).__name__}, hidden {hidden}, {n} layers)"
         return ModelInfo(self.family, "ideogram4",
                          {"hidden": hidden, "layers": n, "in_channels": in_ch}, desc)
-
-    def block_keys(self, dm) -> list:
-        return [f"layers.{i}" for i in range(len(dm.layers))]
 
     def indicator(self, name: str, ctx, args) -> torch.Tensor:
         if name != "modulated_input":

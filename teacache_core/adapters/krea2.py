@@ -25,21 +25,14 @@ _ARGS = ("x", "vec", "freqs", "mask", "timestep_zero_index", "transformer_option
 class Krea2Adapter(TensorBlockAdapter):
     family = "krea2"
     display = "Krea 2 (SingleStreamDiT)"
+    model_class = "SingleStreamDiT"
+    stack = "blocks"
+    arg_names = _ARGS
     calibration_keys = ("hidden", "layers", "in_channels")
 
     def matches(self, dm) -> bool:
         return ("SingleStreamDiT" in class_names(dm) and hasattr(dm, "blocks")
                 and hasattr(dm, "txtfusion"))
-
-    def unsupported_reason(self, dm) -> str | None:
-        if len(dm.blocks) == 0:
-            return "it has no transformer blocks to cache."
-        return None
-
-    def forward_args(self, key, a, kw) -> dict:
-        out = dict(zip(_ARGS, a))
-        out.update(kw)
-        return out
 
     def describe(self, dm) -> ModelInfo:
         hidden = int(dm.first.weight.shape[0])
@@ -48,9 +41,6 @@ class Krea2Adapter(TensorBlockAdapter):
         desc = f"Krea 2 ({type(dm).__name__}, hidden {hidden}, {n} blocks)"
         dims = {"hidden": hidden, "layers": n, "in_channels": in_ch}
         return ModelInfo(self.family, "krea2", dims, desc)
-
-    def block_keys(self, dm) -> list:
-        return [f"blocks.{i}" for i in range(len(dm.blocks))]
 
     def indicator(self, name: str, ctx, args) -> torch.Tensor:
         if name != "modulated_input":

@@ -27,20 +27,15 @@ _SIZES = {("lumina2", LUMINA2_HIDDEN): "2.6B", ("newbie", LUMINA2_HIDDEN): "2.6B
 class Lumina2Adapter(TensorBlockAdapter):
     family = "lumina2"
     display = "Lumina Image 2.0 / NewBie / Z-Image (NextDiT)"
+    model_class = "NextDiT"
+    stack = "layers"
+    arg_names = _ARGS
     calibration_keys = ("hidden", "variant")          # NewBie and Lumina 2 share a size
-
-    def matches(self, dm) -> bool:
-        return "NextDiT" in class_names(dm) and hasattr(dm, "layers")
 
     def unsupported_reason(self, dm) -> str | None:
         if len(dm.layers) == 0:
             return "it has no main transformer layers to cache."
         return None
-
-    def forward_args(self, key, a, kw) -> dict:
-        out = dict(zip(_ARGS, a))
-        out.update(kw)
-        return out
 
     def describe(self, dm) -> ModelInfo:
         layer0 = dm.layers[0]
@@ -65,9 +60,6 @@ class Lumina2Adapter(TensorBlockAdapter):
         if info.kind == "lumina2" and info.dims.get("hidden") == LUMINA2_HIDDEN:
             return PRESETS["lumina2"]
         return UNCALIBRATED
-
-    def block_keys(self, dm) -> list:
-        return [f"layers.{i}" for i in range(len(dm.layers))]
 
     def indicator(self, name: str, ctx, args) -> torch.Tensor:
         if name != "modulated_input":

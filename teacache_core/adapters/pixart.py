@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import torch
 
-from .base import ModelInfo, TensorBlockAdapter, class_names
+from .base import ModelInfo, TensorBlockAdapter
 
 _ARGS = ("x", "y", "t", "mask", "HW")
 _SIZES = {(1152, 28): "XL-2 (0.6B)"}
@@ -24,20 +24,10 @@ _SIZES = {(1152, 28): "XL-2 (0.6B)"}
 class PixArtAdapter(TensorBlockAdapter):
     family = "pixart"
     display = "PixArt-alpha / PixArt-Sigma (PixArtMS)"
+    model_class = "PixArtMS"
+    stack = "blocks"
+    arg_names = _ARGS
     calibration_keys = ("hidden", "depth", "variant")
-
-    def matches(self, dm) -> bool:
-        return "PixArtMS" in class_names(dm) and hasattr(dm, "blocks")
-
-    def unsupported_reason(self, dm) -> str | None:
-        if len(dm.blocks) == 0:
-            return "it has no transformer blocks to cache."
-        return None
-
-    def forward_args(self, key, a, kw) -> dict:
-        out = dict(zip(_ARGS, a))
-        out.update(kw)
-        return out
 
     def describe(self, dm) -> ModelInfo:
         hidden = int(getattr(dm, "hidden_size", 0))
@@ -49,9 +39,6 @@ class PixArtAdapter(TensorBlockAdapter):
         return ModelInfo(self.family, kind, {"hidden": hidden, "depth": depth, "variant": kind,
                                              "in_channels": int(getattr(dm, "in_channels", 0))},
                          desc)
-
-    def block_keys(self, dm) -> list:
-        return [f"blocks.{i}" for i in range(len(dm.blocks))]
 
     def indicator(self, name: str, ctx, args) -> torch.Tensor:
         if name != "modulated_input":
