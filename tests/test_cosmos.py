@@ -14,11 +14,12 @@ from __future__ import annotations
 
 import pytest
 import torch
-from safetensors.torch import load_file, save_file
 
 import comfy.patcher_extension as pe
 import harness as h
 import tiny_models as tm
+from tiny.cosmos import (C1_BLOCKS, HIDDEN, LATENT, build_cosmos1, build_cosmos_predict2,
+                         conds, counted_cosmos1, counted_predict2, load_cosmos1)
 
 from comfyui_teacache.teacache_core import adapters as adapters_pkg
 from comfyui_teacache.teacache_core.adapters import ModelInfo, find_adapter
@@ -26,8 +27,6 @@ from comfyui_teacache.teacache_core.adapters import cosmos
 from comfyui_teacache.teacache_core.patching import KEY, ForwardGate
 
 STEPS = 4
-HIDDEN = 192            # 16 heads of 12: the smallest head size Cosmos' 3-D RoPE accepts
-LATENT = (1, 16, 2, 8, 8)
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -41,35 +40,21 @@ def _both_cosmos_adapters():
     adapters_pkg.ADAPTERS[:] = saved
 
 
-def _conds(seed=0, tokens=8):
-    g = torch.Generator().manual_seed(seed)
-    return ([[torch.randn(1, tokens, 1024, generator=g), {}]],
-            [[torch.randn(1, tokens, 1024, generator=g) * 0.1, {}]])
-
-
-def _sd(m, seed):
-    tm._init_(m, seed)
-    return {k: v.detach().contiguous() for k, v in m.state_dict().items()}
-
-
 # ---- Cosmos Predict2 ---------------------------------------------------------------------
-def build_predict2(path, num_blocks=3, seed=0):
-    return tm.build_cosmos_predict2(path, num_blocks=num_blocks, seed=seed)
-
-
 @pytest.fixture(scope="module")
 def predict2(model_dir):
-    return tm.load(build_predict2(model_dir / "cosmos_predict2_tiny.safetensors"))
+    return tm.load(build_cosmos_predict2(model_dir / "cosmos_predict2_tiny.safetensors",
+                                         num_blocks=3))
 
 
 def _p2_blocks(model):
     """What to count: with the "forward" hook style every block module is still called (its
     forward is the gate), so count a submodule that runs once per executed block."""
-    return [b.mlp for b in model.get_model_object("diffusion_model").blocks]
+    return counted_predict2(model.get_model_object("diffusion_model"))
 
 
 def _sample(model, blocks, **kw):
-    pos, neg = _conds()
+    pos, neg = conds()
     return h.sample(model, torch.zeros(LATENT), pos, neg, steps=STEPS, blocks=blocks, **kw)
 
 
@@ -78,13 +63,8 @@ def predict2_base(predict2):
     return _sample(predict2, _p2_blocks(predict2))
 
 
-def test_predict2_threshold_zero_is_bit_identical(predict2, predict2_base):
-    base, n_base = predict2_base
-    out, n = _sample(h.apply(predict2, 0.0), _p2_blocks(predict2))
-    assert torch.equal(out, base)
-    assert n == n_base == STEPS * len(_p2_blocks(predict2))
-
-
+# threshold 0 bit-identical, huge threshold, two runs, input untouched and detection of both
+# Cosmos models also run in tests/test_families.py (entries "cosmos_predict2", "cosmos1")
 def test_predict2_huge_threshold_skips_all_but_first_and_last(predict2):
     dm = predict2.get_model_object("diffusion_model")
     seen, handles = h.record_residual_stream(dm.blocks[0], dm.final_layer)
@@ -146,72 +126,20 @@ def test_predict2_detection_and_presets(predict2):
 
 
 # ---- Cosmos 1.0 --------------------------------------------------------------------------
-C1_BLOCKS, C1_HEADS = 2, 16
-
-
-def build_cosmos1(path, seed=0):
-    """GeneralDIT with the config ComfyUI's detection gives a Cosmos 1.0 checkpoint, small."""
-    import comfy.ldm.cosmos.model as c1
-    import comfy.ops
-    m = c1.GeneralDIT(
-        max_img_h=240, max_img_w=240, max_frames=128, in_channels=16, out_channels=16,
-        patch_spatial=2, patch_temporal=1, concat_padding_mask=True, block_config="FA-CA-MLP",
-        model_channels=HIDDEN, num_blocks=C1_BLOCKS, num_heads=C1_HEADS, block_x_format="THWBD",
-        pos_emb_cls="rope3d", pos_emb_learnable=False, pos_emb_interpolation="crop",
-        affline_emb_norm=True, use_adaln_lora=True, adaln_lora_dim=256,
-        rope_h_extrapolation_ratio=2.0, rope_w_extrapolation_ratio=2.0,
-        rope_t_extrapolation_ratio=2.0, extra_per_block_abs_pos_emb=True,
-        extra_per_block_abs_pos_emb_type="learnable", extra_h_extrapolation_ratio=2.0,
-        extra_w_extrapolation_ratio=2.0, extra_t_extrapolation_ratio=2.0,
-        operations=comfy.ops.disable_weight_init, device="cpu", dtype=torch.float32)
-    save_file(_sd(m, seed), str(path))
-    return path
-
-
-def load_after_detection(path, **tiny):
-    """What comfy.sd.load_diffusion_model_state_dict does after detection, with the detected
-    config's block/head counts replaced by the tiny model's."""
-    import comfy.model_detection
-    import comfy.model_management as mm
-    import comfy.model_patcher
-    sd = load_file(str(path))
-    config = comfy.model_detection.model_config_from_unet(sd, "")
-    config.unet_config.update(tiny)
-    config.set_inference_dtype(torch.float32, None)
-    model = config.get_model(sd, "")
-    patcher_cls = getattr(comfy.model_patcher, "CoreModelPatcher", comfy.model_patcher.ModelPatcher)
-    patcher = patcher_cls(model, load_device=mm.get_torch_device(),
-                          offload_device=mm.unet_offload_device())
-    is_dynamic = getattr(patcher, "is_dynamic", None)
-    if is_dynamic is not None:
-        model.load_model_weights(sd, "", assign=is_dynamic())
-    else:
-        model.load_model_weights(sd, "")
-    return patcher
-
-
 @pytest.fixture(scope="module")
 def cosmos1(model_dir):
-    m = load_after_detection(build_cosmos1(model_dir / "cosmos1_tiny.safetensors"),
-                             num_blocks=C1_BLOCKS, num_heads=C1_HEADS)
+    m = load_cosmos1(build_cosmos1(model_dir / "cosmos1_tiny.safetensors"))
     assert type(m.model).__name__ == "CosmosVideo"
     return m
 
 
 def _c1_blocks(model):
-    return [b.blocks[0] for b in model.get_model_object("diffusion_model").blocks.values()]
+    return counted_cosmos1(model.get_model_object("diffusion_model"))
 
 
 @pytest.fixture(scope="module")
 def cosmos1_base(cosmos1):
     return _sample(cosmos1, _c1_blocks(cosmos1))
-
-
-def test_cosmos1_threshold_zero_is_bit_identical(cosmos1, cosmos1_base):
-    base, n_base = cosmos1_base
-    out, n = _sample(h.apply(cosmos1, 0.0), _c1_blocks(cosmos1))
-    assert torch.equal(out, base)
-    assert n == n_base == STEPS * C1_BLOCKS
 
 
 def test_cosmos1_huge_threshold_skips_all_but_first_and_last(cosmos1):

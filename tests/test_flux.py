@@ -4,21 +4,21 @@ Each model is ComfyUI's own class, built seeded, saved, and loaded through Comfy
 (its detection decides the class and sizes). ComfyUI 0.3.75 fixes FLUX.1 at 24 heads of 128, so
 there the tiny FLUX.1 is 3072 wide (1 double + 1 single block, ~0.5B parameters, slow); 0.33
 derives the heads from the width, so 128 wide works. Chroma everywhere and Flux.2 on 0.3.75 get
-widths that detection hard-codes overridden at load time: see CHROMA_OVERRIDES.
+widths that detection hard-codes overridden at load time: see tests/tiny/flux.py.
 """
 from __future__ import annotations
 
-import contextlib
 import inspect
 
 import pytest
 import torch
-from safetensors.torch import save_file
 
 import comfy.patcher_extension as pe
 import tiny_models as tm
 from harness import (apply, computed_steps, decisions, force_separate_cond_calls, sample,
-                     state_released, summary, summary_line)
+                     state_released, summary)
+from tiny.flux import (build_chroma, build_flux, conds, counted, detection_overrides,
+                       flux_kwargs, flux_width, heads_override, load_chroma)
 
 from comfyui_teacache.teacache_core import adapters as adapters_mod
 from comfyui_teacache.teacache_core.coefficients import Preset
@@ -28,132 +28,8 @@ from comfyui_teacache.teacache_core.patching import KEY
 STEPS = 3
 
 
-# ---- tiny models ---------------------------------------------------------------------------
-def _init(m, seed):
-    tm._init_(m, seed)
-    with torch.no_grad():                    # 0.3.75 names RMSNorm weights "scale"
-        for name, p in m.named_parameters():
-            if p.ndim == 1 and "norm" in name and name.endswith(".scale"):
-                p.fill_(1.0)
-
-
-def _kwargs(params_cls, **kw):
-    """Constructor kwargs for this ComfyUI's params dataclass (fields differ by version)."""
-    fields = params_cls.__dataclass_fields__
-    kw.setdefault("txt_ids_dims", [])
-    return {k: v for k, v in kw.items() if k in fields}
-
-
-def _flux_kwargs(hidden, flux2=False):
-    import comfy.ldm.flux.model as fm
-    if flux2:
-        kw = dict(in_channels=128, out_channels=128, vec_in_dim=None, context_in_dim=64,
-                  mlp_ratio=3.0, axes_dim=[32, 32, 32, 32], theta=2000, patch_size=1,
-                  qkv_bias=False, guidance_embed=False, global_modulation=True,
-                  mlp_silu_act=True, ops_bias=False, txt_ids_dims=[3])
-    else:
-        kw = dict(in_channels=16, out_channels=16, vec_in_dim=32, context_in_dim=64,
-                  mlp_ratio=4.0, axes_dim=[16, 56, 56], theta=10000, patch_size=2,
-                  qkv_bias=True, guidance_embed=True)
-    return _kwargs(fm.FluxParams, hidden_size=hidden, num_heads=hidden // 128, depth=1,
-                   depth_single_blocks=1, **kw)
-
-
-def _detected(model):
-    import comfy.model_detection
-    sd = {k: torch.empty(v.shape, device="meta") for k, v in model.state_dict().items()}
-    return comfy.model_detection.detect_unet_config(sd, "")
-
-
-def flux_width():
-    """128 where detection derives the heads from the width (0.33), else 3072 (0.3.75)."""
-    import comfy.ldm.flux.model as fm
-    import comfy.ops
-    m = fm.Flux(operations=comfy.ops.disable_weight_init, device="meta", **_flux_kwargs(128))
-    return 128 if _detected(m)["num_heads"] == 1 else 3072
-
-
-def _save(m, path):
-    save_file({k: v.detach().contiguous() for k, v in m.state_dict().items()}, str(path))
-    return path
-
-
-def build_flux(path, hidden, seed=0, flux2=False):
-    import comfy.ldm.flux.model as fm
-    import comfy.ops
-    m = fm.Flux(operations=comfy.ops.disable_weight_init, dtype=torch.float32, device="cpu",
-                **_flux_kwargs(hidden, flux2))
-    _init(m, seed)
-    return _save(m, path)
-
-
-# Detection gives Chroma the full-size modulation approximator (5120 wide, 5 layers, out 3072 =
-# the blocks' width) whatever the weights say, and 0.3.75 also 24 heads: ~0.6B parameters and
-# an approximator run over 344 rows per sample each step, too slow on a CPU. The tiny Chroma is
-# loaded through ComfyUI's own loader (class detection, supported-model config, weights) with
-# only those fixed widths overridden (see _detection_overrides).
-CHROMA_OVERRIDES = {"out_dim": 128, "hidden_dim": 64, "n_layers": 1, "num_heads": 1}
-
-
-def build_chroma(path, seed=0, radiance=False):
-    import comfy.ops
-    kw = dict(in_channels=64, out_channels=64, context_in_dim=64, hidden_size=128,
-              mlp_ratio=4.0, num_heads=1, depth=1, depth_single_blocks=1,
-              axes_dim=[16, 56, 56], theta=10000, patch_size=2, qkv_bias=True, in_dim=64,
-              out_dim=128, hidden_dim=64, n_layers=1, vec_in_dim=None)
-    if radiance:
-        import comfy.ldm.chroma_radiance.model as cm
-        kw.update(in_channels=3, out_channels=3, patch_size=16, nerf_hidden_size=64,
-                  nerf_mlp_ratio=4, nerf_depth=4, nerf_max_freqs=8, nerf_tile_size=512,
-                  nerf_final_head_type="linear", nerf_embedder_dtype=torch.float32,
-                  use_x0=False, use_sequential_txt_ids=False)
-        m = cm.ChromaRadiance(operations=comfy.ops.disable_weight_init, dtype=torch.float32,
-                              device="cpu", **_kwargs(cm.ChromaRadianceParams, **kw))
-    else:
-        import comfy.ldm.chroma.model as cm
-        m = cm.Chroma(operations=comfy.ops.disable_weight_init, dtype=torch.float32,
-                      device="cpu", **_kwargs(cm.ChromaParams, **kw))
-    _init(m, seed)
-    return _save(m, path)
-
-
-def load_chroma(path):
-    with _detection_overrides(**CHROMA_OVERRIDES):
-        return tm.load(path)
-
-
-@contextlib.contextmanager
-def _detection_overrides(**over):
-    """Only where detection fixes widths a tiny model cannot have (Flux.2 on 0.3.75: 48
-    heads): load through ComfyUI's loader with those detected values overridden."""
-    import comfy.model_detection as md
-    orig = md.detect_unet_config
-
-    def detect(*a, **k):
-        cfg = orig(*a, **k)
-        if cfg is not None:
-            cfg.update(over)
-        return cfg
-
-    md.detect_unet_config = detect
-    try:
-        yield
-    finally:
-        md.detect_unet_config = orig
-
-
-def conds(ctx_dim=64, tokens=2, pooled=32, seed=0):
-    g = torch.Generator().manual_seed(seed)
-    extra_p = {"pooled_output": torch.randn(1, pooled, generator=g) if pooled else None}
-    extra_n = {"pooled_output": torch.randn(1, pooled, generator=g) if pooled else None}
-    pos = torch.randn(1, tokens, ctx_dim, generator=g)
-    neg = torch.randn(1, tokens, ctx_dim, generator=g) * 0.1
-    return [[pos, extra_p]], [[neg, extra_n]]
-
-
 def blocks(model):
-    dm = model.get_model_object("diffusion_model")
-    return list(dm.double_blocks) + list(dm.single_blocks)
+    return counted(model.get_model_object("diffusion_model"))
 
 
 def run(model, latent, cond, steps=STEPS):
@@ -164,7 +40,7 @@ def run(model, latent, cond, steps=STEPS):
 CFG_STEPS = 5             # the CFG check needs steps left to decide: 1..3 here
 
 
-# ---- the five checks, shared by every model below --------------------------------------
+# ---- checks shared by the models below --------------------------------------------------
 def check_threshold_zero(model, base, latent, cond, steps=STEPS):
     out, n = run(apply(model, 0.0), latent, cond, steps)
     assert torch.equal(out, base[0])
@@ -228,16 +104,8 @@ def flux_base(flux):
     return run(flux[0], FLUX_LATENT, conds())
 
 
-def test_flux_threshold_zero_is_bit_identical(flux, flux_base):
-    check_threshold_zero(flux[0], flux_base, FLUX_LATENT, conds())
-
-
-def test_flux_huge_threshold_skips_all_but_first_and_last(flux, caplog):
-    check_huge_threshold(flux[0], FLUX_LATENT, conds())
-    line = summary_line(caplog)
-    assert f"skipped {STEPS - 2}/{STEPS}" in line and "uncalibrated" in line
-
-
+# threshold 0 bit-identical, huge threshold, two runs, input untouched and detection of a tiny
+# FLUX.1 and Chroma also run in tests/test_families.py (entries "flux1", "chroma")
 def test_flux_cfg_branches_isolated(flux, monkeypatch):
     # per-step distances of the tiny random model: ~0.26-0.30 at width 3072, ~0.06-0.11 at 128
     thresh = 0.4 if flux[1] == 3072 else 0.12
@@ -271,7 +139,7 @@ def _meta_flux(**over):
     """A full-size model on the meta device (no memory): what detection would build."""
     import comfy.ldm.flux.model as fm
     import comfy.ops
-    kw = _flux_kwargs(3072, flux2=over.pop("flux2", False))
+    kw = flux_kwargs(3072, flux2=over.pop("flux2", False))
     kw.update(num_heads=24, depth=19, depth_single_blocks=38, vec_in_dim=768, context_in_dim=4096)
     kw.update(over)
     return fm.Flux(operations=comfy.ops.disable_weight_init, device="meta", **kw)
@@ -311,12 +179,8 @@ def test_flux2_cached_and_exact(model_dir, monkeypatch):
     reference latents and 0.33's "index_timestep_zero" it holds two rows per sample (noisy and
     reference timesteps)."""
     import comfy.ldm.flux.model as fm
-    import comfy.ops
-    meta = fm.Flux(operations=comfy.ops.disable_weight_init, device="meta",
-                   **_flux_kwargs(128, flux2=True))
-    overrides = {} if _detected(meta)["num_heads"] == 1 else {"num_heads": 1}
     path = build_flux(model_dir / "flux2_tiny.safetensors", 128, seed=2, flux2=True)
-    with _detection_overrides(**overrides):
+    with detection_overrides(**heads_override(flux2=True)):
         model = tm.load(path)
     assert type(model.model).__name__ == "Flux2"
     dm = model.get_model_object("diffusion_model")
@@ -373,12 +237,6 @@ def chroma_base(chroma):
 
 
 class TestChroma:
-    def test_threshold_zero_is_bit_identical(self, chroma, chroma_base):
-        check_threshold_zero(chroma, chroma_base, CHROMA_LATENT, conds(pooled=0))
-
-    def test_huge_threshold_skips_all_but_first_and_last(self, chroma):
-        check_huge_threshold(chroma, CHROMA_LATENT, conds(pooled=0))
-
     def test_cfg_branches_isolated(self, chroma, monkeypatch):
         # distances ~0.08-0.12 per step
         check_cfg_isolated(chroma, CHROMA_LATENT, conds(pooled=0), monkeypatch, 0.15)

@@ -12,11 +12,11 @@ import dataclasses
 
 import pytest
 import torch
-from safetensors.torch import load_file, save_file
 
 import comfy.patcher_extension as pe
 import harness as h
-import tiny_models as tm
+from tiny.hidream import (LATENT, N_DOUBLE, N_SINGLE, TINY, build_hidream, conds, counted,
+                          load_after_detection)
 
 from comfyui_teacache.teacache_core import coefficients
 from comfyui_teacache.teacache_core.adapters import find_adapter
@@ -24,43 +24,6 @@ from comfyui_teacache.teacache_core.adapters import hidream
 from comfyui_teacache.teacache_core.patching import KEY, ForwardGate
 
 STEPS = 4
-LATENT = (1, 16, 8, 8)
-N_DOUBLE, N_SINGLE = 2, 2
-TXT_DIM, POOLED_DIM = 32, 32
-TINY = dict(patch_size=2, in_channels=16, out_channels=16, num_layers=N_DOUBLE,
-            num_single_layers=N_SINGLE, attention_head_dim=32, num_attention_heads=2,
-            caption_channels=[TXT_DIM, TXT_DIM], text_emb_dim=POOLED_DIM, num_routed_experts=4,
-            num_activated_experts=2, axes_dims_rope=[16, 8, 8], max_resolution=[128, 128],
-            llama_layers=list(range(N_DOUBLE + N_SINGLE)))
-
-
-def build_hidream(path, seed=0):
-    import comfy.ldm.hidream.model as hd
-    import comfy.ops
-    m = hd.HiDreamImageTransformer2DModel(**TINY, operations=comfy.ops.disable_weight_init,
-                                          device="cpu", dtype=torch.float32)
-    tm._init_(m, seed)
-    save_file({k: v.detach().contiguous() for k, v in m.state_dict().items()}, str(path))
-    return path
-
-
-def load_after_detection(path, **tiny):
-    """What comfy.sd.load_diffusion_model_state_dict does after detection, with the detected
-    (17B) configuration's sizes replaced by the tiny model's."""
-    import comfy.model_detection
-    import comfy.model_management as mm
-    import comfy.model_patcher
-    sd = load_file(str(path))
-    config = comfy.model_detection.model_config_from_unet(sd, "")
-    assert type(config).__name__ == "HiDream"
-    config.unet_config.update(tiny)
-    config.set_inference_dtype(torch.float32, None)
-    model = config.get_model(sd, "")
-    cls = getattr(comfy.model_patcher, "CoreModelPatcher", comfy.model_patcher.ModelPatcher)
-    patcher = cls(model, load_device=mm.get_torch_device(), offload_device=mm.unet_offload_device())
-    dyn = getattr(patcher, "is_dynamic", None)
-    model.load_model_weights(sd, "", **({"assign": dyn()} if dyn is not None else {}))
-    return patcher
 
 
 @pytest.fixture(scope="module")
@@ -71,26 +34,14 @@ def model(model_dir):
     del m.test_options_before
 
 
-def _conds(seed=0, t5_tokens=6, llama_tokens=5):
-    g = torch.Generator().manual_seed(seed)
-
-    def one(scale):
-        t5 = torch.randn(1, t5_tokens, TXT_DIM, generator=g) * scale
-        llama = torch.randn(1, N_DOUBLE + N_SINGLE, llama_tokens, TXT_DIM, generator=g) * scale
-        pooled = torch.randn(1, POOLED_DIM, generator=g) * scale
-        return [[t5, {"pooled_output": pooled, "conditioning_llama3": llama}]]
-    return one(1.0), one(0.1)
-
-
 def _blocks(model):
     """What to count: with the "forward" hook style every HiDreamImageBlock is still called (its
     forward is the gate), so count the inner block it runs when it executes."""
-    dm = model.get_model_object("diffusion_model")
-    return [b.block for b in list(dm.double_stream_blocks) + list(dm.single_stream_blocks)]
+    return counted(model.get_model_object("diffusion_model"))
 
 
 def _sample(model, **kw):
-    pos, neg = _conds()
+    pos, neg = conds()
     return h.sample(model, torch.zeros(LATENT), pos, neg, steps=STEPS, blocks=_blocks(model), **kw)
 
 
@@ -123,12 +74,8 @@ def moderate(model):
     return patched, out, n, h.decisions(patched)
 
 
-def test_threshold_zero_is_bit_identical(model, base):
-    out, n = _sample(h.apply(model, 0.0))
-    assert torch.equal(out, base[0])
-    assert n == base[1] == STEPS * (N_DOUBLE + N_SINGLE)
-
-
+# threshold 0 bit-identical, huge threshold, two runs, input untouched and detection also run
+# in tests/test_families.py (entry "hidream_i1")
 def test_huge_threshold_skips_all_but_first_and_last(huge):
     patched, out, n, seen = huge
     assert torch.isfinite(out).all()

@@ -3,65 +3,23 @@ detection runs), KSampler and ModelPatcher. LTX-2 audio-video (LTXAVModel) exist
 newest ComfyUI; its tests are skipped on 0.3.75."""
 from __future__ import annotations
 
-import json
-
 import pytest
 import torch
-from safetensors.torch import save_file
 
 import comfy.patcher_extension as pe
 import tiny_models as tm
 from harness import (apply, computed_steps, decisions, force_separate_cond_calls, sample,
-                     state_released, summary, summary_line)
+                     state_released, summary)
+from tiny.ltxv import BLOCKS, av_latent, build_ltxv, conds
 
 from comfyui_teacache.teacache_core.adapters import find_adapter
 from comfyui_teacache.teacache_core.patching import KEY
 
 STEPS = 6
-BLOCKS = 3
 # a threshold that skips some steps of the tiny seeded model but not all (checked in the test)
 MODERATE = 0.12
 AV_STEPS = 4
 AV_MODERATE = 0.12
-
-
-def build_ltxv(path, *, num_layers=BLOCKS, head_dim=4, seed=0, av=False, config=None):
-    """A tiny LTXVModel (or LTXAVModel): 32 heads of `head_dim` (detection assumes 32 heads),
-    T5-width captions. LTXAV's extra sizes (and `config`, extra LTXVModel arguments) go in the
-    checkpoint's config metadata, which ComfyUI's detection reads."""
-    import comfy.ops
-    kw = dict(attention_head_dim=head_dim, num_attention_heads=32,
-              cross_attention_dim=32 * head_dim, num_layers=num_layers, operations=comfy.ops.disable_weight_init,
-              dtype=torch.float32, device="cpu")
-    metadata = None
-    if av:
-        import comfy.ldm.lightricks.av_model as av_model
-        cfg = dict(in_channels=128, audio_in_channels=128, num_attention_heads=32,
-                   attention_head_dim=head_dim, cross_attention_dim=32 * head_dim,
-                   audio_num_attention_heads=8, audio_attention_head_dim=8,
-                   audio_cross_attention_dim=64, caption_channels=32, num_layers=num_layers,
-                   connector_attention_head_dim=8, connector_num_attention_heads=4,
-                   connector_num_layers=1)
-        kw.update(cfg)
-        m = av_model.LTXAVModel(**kw)
-        metadata = {"config": json.dumps({"transformer": cfg})}
-    else:
-        import comfy.ldm.lightricks.model as ltx
-        m = ltx.LTXVModel(caption_channels=4096, **kw, **(config or {}))
-        if config:
-            metadata = {"config": json.dumps({"transformer": config})}
-    tm._init_(m, seed)
-    sd = {k: v.detach().contiguous() for k, v in m.state_dict().items()}
-    save_file(sd, str(path), metadata=metadata)
-    return path
-
-
-def conds(width=4096, tokens=8, seed=0):
-    g = torch.Generator().manual_seed(seed)
-    mask = torch.ones(1, tokens, dtype=torch.long)
-    pos = [[torch.randn(1, tokens, width, generator=g), {"attention_mask": mask}]]
-    neg = [[torch.randn(1, tokens, width, generator=g) * 0.1, {"attention_mask": mask}]]
-    return pos, neg
 
 
 def blocks_of(model):
@@ -86,26 +44,8 @@ def baseline(ltxv):
     return run(ltxv)
 
 
-# ---- the required five -------------------------------------------------------------------
-def test_threshold_zero_is_bit_identical(ltxv, baseline):
-    assert type(ltxv.get_model_object("diffusion_model")).__name__ == "LTXVModel"
-    base, n_base = baseline
-    out, n = run(apply(ltxv, 0.0))
-    assert torch.equal(out, base)
-    assert n == n_base == STEPS * BLOCKS            # cond+uncond batched: one call per step
-
-
-def test_huge_threshold_skips_all_but_first_and_last(ltxv, caplog):
-    patched = apply(ltxv, 1e6)
-    out, n = run(patched)
-    assert n == 2 * BLOCKS
-    assert computed_steps(patched) == [0, STEPS - 1]
-    assert computed_steps(patched, "uncond") == [0, STEPS - 1]
-    assert torch.isfinite(out).all()
-    line = summary_line(caplog)
-    assert f"skipped {STEPS - 2}/{STEPS}" in line and "LTX-Video hidden 128" in line
-
-
+# ---- LTXV: threshold 0 bit-identical, huge threshold, two runs, input untouched and
+# detection run in tests/test_families.py (entries "ltxv", "ltxav") ---------------------------
 def test_cfg_branches_decide_alike_batched_or_apart(ltxv, monkeypatch):
     patched = apply(ltxv, MODERATE)
     batched, n_batched = run(patched)
@@ -241,23 +181,8 @@ def ltxav(model_dir):
     return tm.load(build_ltxv(model_dir / "ltxav_tiny.safetensors", seed=3, av=True))
 
 
-def _av_latent():
-    import comfy.nested_tensor
-    return comfy.nested_tensor.NestedTensor((torch.zeros(1, 128, 2, 4, 4),
-                                             torch.zeros(1, 8, 6, 16)))
-
-
 def _parts(t):
     return t.unbind() if getattr(t, "is_nested", False) else [t]
-
-
-def test_ltxav_zero_is_bit_identical(ltxav):
-    assert type(ltxav.get_model_object("diffusion_model")).__name__ == "LTXAVModel"
-    base, nb = run(ltxav, steps=AV_STEPS, latent=_av_latent(), width=64)
-    same, n0 = run(apply(ltxav, 0.0), steps=AV_STEPS, latent=_av_latent(), width=64)
-    assert [p.shape for p in _parts(same)] == [(1, 128, 2, 4, 4), (1, 8, 6, 16)]
-    assert all(torch.equal(a, b) for a, b in zip(_parts(base), _parts(same)))
-    assert n0 == nb == AV_STEPS * BLOCKS
 
 
 def test_ltxav_huge_threshold_and_residual_over_video_and_audio(ltxav):
@@ -276,7 +201,7 @@ def test_ltxav_huge_threshold_and_residual_over_video_and_audio(ltxav):
           dm.audio_norm_out.register_forward_pre_hook(grab("a_out"))]
     patched = apply(ltxav, 1e6)
     try:
-        out, n = run(patched, steps=AV_STEPS, latent=_av_latent(), width=64)
+        out, n = run(patched, steps=AV_STEPS, latent=av_latent(), width=64)
     finally:
         for h in hs:
             h.remove()
@@ -295,12 +220,12 @@ def test_ltxav_huge_threshold_and_residual_over_video_and_audio(ltxav):
 
 def test_ltxav_cfg_branches_decide_alike(ltxav, monkeypatch):
     patched = apply(ltxav, AV_MODERATE)
-    run(patched, steps=AV_STEPS, latent=_av_latent(), width=64)
+    run(patched, steps=AV_STEPS, latent=av_latent(), width=64)
     dec_b = decisions(patched)
     flags = [c for _, c in dec_b["cond"]] + [c for _, c in dec_b["uncond"]]
     assert not all(flags) and sum(flags) > 4, f"threshold not moderate for this model: {dec_b}"
     force_separate_cond_calls(monkeypatch, patched)
-    run(patched, steps=AV_STEPS, latent=_av_latent(), width=64)
+    run(patched, steps=AV_STEPS, latent=av_latent(), width=64)
     assert summary(patched)["calls"] == 2 * AV_STEPS
     assert decisions(patched) == dec_b
 
@@ -312,7 +237,7 @@ def test_ltxav_detection(ltxav):
     assert info.description == ("LTX-2 audio-video (LTXAVModel, hidden 128, audio hidden 64, "
                                 "3 blocks)")
     patched = apply(ltxav, 0.1)
-    run(patched, steps=2, latent=_av_latent(), width=64)
+    run(patched, steps=2, latent=av_latent(), width=64)
     assert summary(patched)["preset"] == "uncalibrated"
     with pytest.raises(ValueError, match="LTX-2 audio-video"):
         apply(ltxav, 0.1, model_type="ltxv")

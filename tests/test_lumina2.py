@@ -11,110 +11,39 @@ NextDiT has no per-block patches_replace hooks: the "forward" hook style gates `
 """
 from __future__ import annotations
 
-import math
-
 import pytest
 import torch
-from safetensors.torch import load_file, save_file
 
 import comfy.patcher_extension as pe
 import harness as h
 import tiny_models as tm
+from tiny.lumina2 import LATENT, build_lumina2_file, build_zimage_file, conds, counted, load_zimage
 
 from comfyui_teacache.teacache_core.adapters import find_adapter
 from comfyui_teacache.teacache_core.adapters import lumina2
 from comfyui_teacache.teacache_core.patching import KEY, ForwardGate
 
 STEPS = 4
-CAP_DIM = 32
-LATENT = (1, 16, 4, 4)
-
-
-def _conds(seed=0, tokens=4):
-    g = torch.Generator().manual_seed(seed)
-    return ([[torch.randn(1, tokens, CAP_DIM, generator=g), {}]],
-            [[torch.randn(1, tokens, CAP_DIM, generator=g) * 0.1, {}]])
 
 
 def _layers(model):
     """What to count: with the "forward" hook style every layer module is still called (its
     forward is the gate), so count its attention, which runs once per executed layer."""
-    return [layer.attention for layer in model.get_model_object("diffusion_model").layers]
+    return counted(model.get_model_object("diffusion_model"))
 
 
 def _sample(model, **kw):
-    pos, neg = _conds()
+    pos, neg = conds()
     return h.sample(model, torch.zeros(LATENT), pos, neg, steps=STEPS, blocks=_layers(model), **kw)
-
-
-def _fast_init_(module, seed, pool=1_000_003):
-    """tiny_models._init_ for a ~300M model without drawing 300M random numbers: every weight
-    is a window of one seeded pool (prime length, so rows and tensors do not repeat)."""
-    g = torch.Generator().manual_seed(seed)
-    noise = torch.randn(pool, generator=g)
-    start = 0
-    with torch.no_grad():
-        for name, p in module.named_parameters():
-            if p.ndim == 1 and "norm" in name and name.endswith("weight"):
-                p.fill_(1.0)
-                continue
-            fan_in = p.shape[1] if p.ndim > 1 else p.shape[0]
-            std = 0.01 if name.endswith("bias") else min(0.05, 1.0 / math.sqrt(fan_in))
-            n = p.numel()
-            reps = (start + n) // pool + 1
-            p.copy_(noise.repeat(reps)[start:start + n].view_as(p) * std)
-            start = (start + n + 7919) % pool
-
-
-def _save(m, path, seed, dtype=torch.float32):
-    (_fast_init_ if dtype != torch.float32 else tm._init_)(m, seed)
-    save_file({k: v.detach().to(dtype).contiguous() for k, v in m.state_dict().items()}, str(path))
-    return path
-
-
-LUMINA2 = dict(patch_size=2, in_channels=16, dim=2304, n_layers=1, n_refiner_layers=2, n_heads=24,
-               n_kv_heads=8, multiple_of=256, ffn_dim_multiplier=4.0, norm_eps=1e-5, qk_norm=True,
-               cap_feat_dim=CAP_DIM, axes_dims=[32, 32, 32], axes_lens=[300, 512, 512],
-               rope_theta=10000.0)
-ZIMAGE = dict(image_model="lumina2", patch_size=2, in_channels=16, dim=256, n_layers=3,
-              n_refiner_layers=1, n_heads=8, n_kv_heads=8, multiple_of=256,
-              ffn_dim_multiplier=8.0 / 3.0, norm_eps=1e-5, qk_norm=True, cap_feat_dim=CAP_DIM,
-              axes_dims=[8, 12, 12], axes_lens=[1536, 512, 512], rope_theta=256.0,
-              z_image_modulation=True, time_scale=1000.0, pad_tokens_multiple=32)
-
-
-def _nextdit(**cfg):
-    import comfy.ldm.lumina.model as lm
-    import comfy.ops
-    cfg = {k: v for k, v in cfg.items() if k != "image_model"}
-    return lm.NextDiT(**cfg, operations=comfy.ops.disable_weight_init, device="cpu",
-                      dtype=torch.float32)
-
-
-def _load_zimage(path):
-    """load_diffusion_model_state_dict after detection, with ComfyUI's ZImage config class."""
-    import comfy.model_management as mm
-    import comfy.model_patcher
-    import comfy.supported_models
-    sd = load_file(str(path))
-    config = comfy.supported_models.ZImage(dict(ZIMAGE))
-    config.set_inference_dtype(torch.float32, None)
-    model = config.get_model(sd, "")
-    cls = getattr(comfy.model_patcher, "CoreModelPatcher", comfy.model_patcher.ModelPatcher)
-    patcher = cls(model, load_device=mm.get_torch_device(), offload_device=mm.unet_offload_device())
-    dyn = getattr(patcher, "is_dynamic", None)
-    model.load_model_weights(sd, "", **({"assign": dyn()} if dyn is not None else {}))
-    return patcher
 
 
 @pytest.fixture(scope="module", params=["lumina2", "z_image"])
 def model(request, model_dir):
     if request.param == "lumina2":
-        path = _save(_nextdit(**LUMINA2), model_dir / "lumina2_tiny.safetensors", 0, torch.bfloat16)
-        m = tm.load(path)
+        m = tm.load(build_lumina2_file(model_dir / "lumina2_tiny.safetensors"))
         assert type(m.model).__name__ == "Lumina2"
     else:
-        m = _load_zimage(_save(_nextdit(**ZIMAGE), model_dir / "zimage_tiny.safetensors", 1))
+        m = load_zimage(build_zimage_file(model_dir / "zimage_tiny.safetensors"))
         assert type(m.model).__name__ == "Lumina2"
         assert type(m.model.model_config).__name__ == "ZImage"
     m.test_kind = request.param
@@ -128,12 +57,8 @@ def base(model):
     return _sample(model)
 
 
-def test_threshold_zero_is_bit_identical(model, base):
-    out, n = _sample(h.apply(model, 0.0))
-    assert torch.equal(out, base[0])
-    assert n == base[1] == STEPS * len(_layers(model))
-
-
+# threshold 0 bit-identical, huge threshold, two runs, input untouched and detection of both
+# also run in tests/test_families.py (entries "lumina2", "z_image")
 @pytest.fixture(scope="module")
 def huge(model):
     dm = model.get_model_object("diffusion_model")

@@ -8,69 +8,22 @@ from __future__ import annotations
 
 import pytest
 import torch
-from safetensors.torch import save_file
 
 import comfy.patcher_extension as pe
-import tiny_models as tm
-from harness import (apply, computed_steps, decisions, force_separate_cond_calls, sample,
-                     state_released, summary, summary_line)
+from harness import (apply, decisions, force_separate_cond_calls, sample, state_released,
+                     summary)
+from tiny.mochi import TINY, build_mochi, conds, latent, load_mochi
 
 from comfyui_teacache.teacache_core.adapters import find_adapter
 from comfyui_teacache.teacache_core.patching import KEY
 
 STEPS = 6
-BLOCKS = 3
 MODERATE = 0.12          # skips some steps of the tiny seeded model, not all (checked)
-T5_WIDTH = 64
-
-# Mochi's detected config with tiny sizes. The block asserts hidden_size_x * mlp_ratio_x ==
-# 1536 * 8, hence the large mlp_ratio_x.
-TINY = dict(image_model="mochi_preview", depth=BLOCKS, patch_size=2, num_heads=2,
-            hidden_size_x=64, hidden_size_y=32, mlp_ratio_x=12288 / 64, mlp_ratio_y=4.0,
-            learn_sigma=False, in_channels=12, qk_norm=True, qkv_bias=False, out_bias=True,
-            attn_drop=0.0, patch_embed_bias=True, posenc_preserve_area=True,
-            timestep_mlp_bias=True, attend_to_padding=False, timestep_scale=1000.0, use_t5=True,
-            t5_feat_dim=T5_WIDTH, t5_token_length=256, rope_theta=10000.0)
-
-
-def build_mochi(path, seed=0):
-    import comfy.ldm.genmo.joint_model.asymm_models_joint as mj
-    import comfy.ops
-    m = mj.AsymmDiTJoint(operations=comfy.ops.disable_weight_init, dtype=torch.float32,
-                         device="cpu", **TINY)
-    tm._init_(m, seed)
-    save_file({k: v.detach().contiguous() for k, v in m.state_dict().items()}, str(path))
-    return path
-
-
-def load_mochi(path):
-    """comfy.sd.load_diffusion_model_state_dict after its detection step, with TINY as the
-    detected config."""
-    import comfy.model_management as mm
-    import comfy.model_patcher
-    import comfy.supported_models
-    import comfy.utils
-    sd = comfy.utils.load_torch_file(str(path))
-    config = comfy.supported_models.GenmoMochi(TINY)
-    config.set_inference_dtype(torch.float32, None)
-    model = config.get_model(sd, "")
-    patcher = comfy.model_patcher.ModelPatcher(model, load_device=mm.get_torch_device(),
-                                               offload_device=mm.unet_offload_device())
-    model.load_model_weights(sd, "")
-    return patcher
-
-
-def conds(tokens=8, seed=0):
-    g = torch.Generator().manual_seed(seed)
-    mask = torch.ones(1, tokens, dtype=torch.long)
-    pos = [[torch.randn(1, tokens, T5_WIDTH, generator=g), {"attention_mask": mask}]]
-    neg = [[torch.randn(1, tokens, T5_WIDTH, generator=g) * 0.1, {"attention_mask": mask}]]
-    return pos, neg
 
 
 def run(model, steps=STEPS):
     pos, neg = conds()
-    return sample(model, torch.zeros(1, 12, 2, 8, 8), pos, neg, steps=steps, cfg=4.0)
+    return sample(model, latent(), pos, neg, steps=steps, cfg=4.0)
 
 
 @pytest.fixture(scope="module")
@@ -89,25 +42,8 @@ def baseline(mochi):
     return run(mochi)
 
 
-def test_threshold_zero_is_bit_identical(mochi, baseline):
-    assert type(mochi.get_model_object("diffusion_model")).__name__ == "AsymmDiTJoint"
-    base, n_base = baseline
-    out, n = run(apply(mochi, 0.0))
-    assert torch.equal(out, base)
-    assert n == n_base == STEPS * BLOCKS
-
-
-def test_huge_threshold_skips_all_but_first_and_last(mochi, caplog):
-    patched = apply(mochi, 1e6)
-    out, n = run(patched)
-    assert n == 2 * BLOCKS
-    assert computed_steps(patched) == [0, STEPS - 1]
-    assert computed_steps(patched, "uncond") == [0, STEPS - 1]
-    assert torch.isfinite(out).all()
-    line = summary_line(caplog)
-    assert f"skipped {STEPS - 2}/{STEPS}" in line and "Mochi hidden 64" in line
-
-
+# threshold 0 bit-identical, huge threshold, two runs, input untouched and detection also run
+# in tests/test_families.py (entry "mochi")
 def test_cfg_branches_decide_alike_batched_or_apart(mochi, monkeypatch):
     patched = apply(mochi, MODERATE)
     batched, n_batched = run(patched)

@@ -7,16 +7,14 @@ and a 2 x 2-token image keep it quick.
 """
 from __future__ import annotations
 
-import inspect
-
 import pytest
 import torch
-from safetensors.torch import save_file
 
 import comfy.patcher_extension as pe
 import tiny_models as tm
 from harness import (apply, computed_steps, decisions, force_separate_cond_calls, sample,
-                     state_released, summary, summary_line)
+                     state_released, summary)
+from tiny.qwen_image import LATENT_SHAPE, build_qwen, conds, counted, qwen_cls, supports
 
 from comfyui_teacache.teacache_core.adapters import find_adapter
 from comfyui_teacache.teacache_core.adapters import qwen_image as qwen_adapter
@@ -24,36 +22,11 @@ from comfyui_teacache.teacache_core.patching import KEY
 
 STEPS = 3
 CFG_STEPS = 5             # the CFG check needs steps left to decide: 1..3 here
-LATENT = torch.zeros(1, 16, 1, 4, 4)        # Wan 2.1 latent format: 2 x 2 image tokens
-
-
-def _qwen_cls():
-    import comfy.ldm.qwen_image.model as qm
-    return qm.QwenImageTransformer2DModel
-
-
-def _supports(name):
-    return name in inspect.signature(_qwen_cls().__init__).parameters
-
-
-def build_qwen(path, seed=0, **kw):
-    import comfy.ops
-    m = _qwen_cls()(num_layers=1, operations=comfy.ops.disable_weight_init,
-                    dtype=torch.float32, device="cpu", **kw)
-    tm._init_(m, seed)
-    save_file({k: v.detach().contiguous() for k, v in m.state_dict().items()}, str(path))
-    return path
-
-
-def conds(tokens=2, seed=0):
-    g = torch.Generator().manual_seed(seed)
-    pos = torch.randn(1, tokens, 3584, generator=g)
-    neg = torch.randn(1, tokens, 3584, generator=g) * 0.1
-    return [[pos, {}]], [[neg, {}]]
+LATENT = torch.zeros(LATENT_SHAPE)         # Wan 2.1 latent format: 2 x 2 image tokens
 
 
 def blocks(model):
-    return list(model.get_model_object("diffusion_model").transformer_blocks)
+    return counted(model.get_model_object("diffusion_model"))
 
 
 def run(model, steps=STEPS, cond=None, latent=LATENT):
@@ -71,23 +44,8 @@ def qwen_base(qwen):
     return run(qwen)
 
 
-def test_threshold_zero_is_bit_identical(qwen, qwen_base):
-    out, n = run(apply(qwen, 0.0))
-    assert torch.equal(out, qwen_base[0])
-    assert n == qwen_base[1] == STEPS          # cond+uncond batched: 1 call per step, 1 block
-
-
-def test_huge_threshold_skips_all_but_first_and_last(qwen, caplog):
-    patched = apply(qwen, 1e6)
-    out, n = run(patched)
-    assert n == 2
-    assert computed_steps(patched) == [0, STEPS - 1]
-    assert computed_steps(patched, "uncond") == [0, STEPS - 1]
-    assert torch.isfinite(out).all()
-    line = summary_line(caplog)
-    assert f"skipped {STEPS - 2}/{STEPS}" in line and "uncalibrated" in line
-
-
+# threshold 0 bit-identical, huge threshold, two runs, input untouched and detection also run
+# in tests/test_families.py (entry "qwen_image")
 def test_cfg_branches_isolated(qwen, monkeypatch):
     patched = apply(qwen, 0.4)           # the tiny model's distances: ~0.23-0.34 per step
     batched, n_b = run(patched, CFG_STEPS)
@@ -137,10 +95,10 @@ def test_detection(qwen):
     ({"use_additional_t_cond": True}, "layered", "Qwen-Image Layered 20B"),
 ])
 def test_auto_on_full_size_architectures(kw, kind, name):
-    if not all(_supports(k) for k in kw):
+    if not all(supports(k) for k in kw):
         pytest.skip(f"this ComfyUI has no {', '.join(kw)}")
     import comfy.ops
-    dm = _qwen_cls()(operations=comfy.ops.disable_weight_init, device="meta", **kw)
+    dm = qwen_cls()(operations=comfy.ops.disable_weight_init, device="meta", **kw)
     ad = find_adapter(dm)
     info = ad.describe(dm)
     assert info.family == "qwen_image" and info.kind == kind
@@ -153,7 +111,7 @@ def test_edit_with_reference_latents(qwen, monkeypatch):
     ComfyUI has it (0.33), Edit 2511's method gives them timestep 0 (temb of twice the batch)."""
     ref = torch.randn(1, 16, 1, 4, 4, generator=torch.Generator().manual_seed(5))
     extra = {"reference_latents": [ref]}
-    if _supports("default_ref_method"):
+    if supports("default_ref_method"):
         extra["reference_latents_method"] = "index_timestep_zero"
     pos, neg = conds()
     cond = [[pos[0][0], dict(extra)]], [[neg[0][0], dict(extra)]]

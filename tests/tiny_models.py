@@ -94,30 +94,7 @@ def build_sd3(path, seed=0):
     return path
 
 
-def _cosmos_predict2_state_dict(num_blocks, seed, hidden=192):
-    import comfy.ldm.cosmos.predict2 as p2
-    import comfy.ops
-    m = p2.MiniTrainDIT(
-        max_img_h=240, max_img_w=240, max_frames=128, in_channels=16, out_channels=16,
-        patch_spatial=2, patch_temporal=1, concat_padding_mask=True, model_channels=hidden,
-        num_blocks=num_blocks, num_heads=16, crossattn_emb_channels=1024, pos_emb_cls="rope3d",
-        pos_emb_learnable=True, pos_emb_interpolation="crop", use_adaln_lora=True,
-        adaln_lora_dim=256, rope_h_extrapolation_ratio=4.0, rope_w_extrapolation_ratio=4.0,
-        rope_t_extrapolation_ratio=1.0, extra_per_block_abs_pos_emb=False,
-        rope_enable_fps_modulation=False, operations=comfy.ops.disable_weight_init,
-        device="cpu", dtype=torch.float32)
-    _init_(m, seed)
-    return {k: v.detach().contiguous() for k, v in m.state_dict().items()}
-
-
 def build_cosmos_predict2(path, num_blocks=2, seed=0):
-    """A tiny Cosmos Predict2 text-to-image model (ComfyUI's MiniTrainDIT, 192 wide: 16 heads
-    of 12, the smallest its 3-D RoPE takes; T5 width 1024). ComfyUI 0.3.75's detection builds
-    10 blocks for a width it does not know: the model then has as many."""
-    import comfy.model_detection
-    sd = _cosmos_predict2_state_dict(num_blocks, seed)
-    built = comfy.model_detection.detect_unet_config(sd, "").get("num_blocks", 10)
-    if built != num_blocks:
-        sd = _cosmos_predict2_state_dict(built, seed)
-    save_file(sd, str(path))
-    return path
+    """Kept for its callers: tiny/cosmos.py builds the tiny Cosmos Predict2."""
+    from tiny.cosmos import build_cosmos_predict2 as build
+    return build(path, num_blocks=num_blocks, seed=seed)

@@ -3,7 +3,8 @@
 - Lumina Image 2.0: detection fixes the width (2304, 24 heads, RoPE 32+32+32), so the tiny model
   is 2304 wide with one main layer (first gate == last gate) and the two noise + two context
   refiners detection expects (~300M parameters, saved in bf16, run in fp32 as on any CPU);
-  loaded with comfy.sd.load_diffusion_model.
+  loaded with comfy.sd.load_diffusion_model (test_lumina2.py). The shared harness uses a
+  256-wide one loaded through the detected config class (see `build_lumina2`).
 - Z-Image: detection only knows the 3840-wide 6B. The tiny one (256 wide, 3 layers, Z-Image
   modulation, token padding) is loaded the way load_diffusion_model_state_dict does after
   detection, with ComfyUI's ZImage config class.
@@ -102,8 +103,18 @@ def counted(dm):
 
 
 # ---- the shared harness (tests/families.py) ------------------------------------------------
+# Lumina Image 2.0's layout (adaLN with SiLU, 2 + 2 refiners, RoPE over 3 axes), 256 wide with
+# one main layer like test_lumina2.py's (first gate == last gate; Z-Image has 3). Detection
+# fixes heads and RoPE only for the 2304-wide 2.6B (whose refiners make test_lumina2.py's model
+# ~300M parameters, ~2 s a step on one core), so this one is loaded through ComfyUI's detection
+# (which must pick the Lumina2 config class) with those sizes set.
+LUMINA2_SMALL = dict(LUMINA2, dim=256, n_layers=1, n_heads=8, n_kv_heads=8, axes_dims=[8, 12, 12])
+
+
 def build_lumina2(model_dir):
-    return tm.load(build_lumina2_file(model_dir / "family_lumina2.safetensors"))
+    from tiny import dit_loader
+    path = save(nextdit(**LUMINA2_SMALL), model_dir / "family_lumina2.safetensors", 0)
+    return dit_loader.load_detected(path, "Lumina2", LUMINA2_SMALL)
 
 
 def build_zimage(model_dir):
