@@ -261,3 +261,18 @@ def test_stable_audio3_is_refused_because_its_hook_path_differs(model_dir):
     assert not torch.equal(sample(hooked, inputs, steps=3), base)
     with pytest.raises(ValueError, match="Stable Audio 3.*local conditioning"):
         apply(m, 0.1)
+
+
+def test_calibration_of_a_generic_model_is_used(sd3):
+    """TeaCacheCalibrate works on the generic path (indicator block_input): the fit is saved
+    and `calib:<name>` then runs with its coefficients."""
+    from comfyui_teacache.nodes.calibrate import TeaCacheCalibrate
+    cal = TeaCacheCalibrate.execute(sd3, "sd3_generic", 0, "auto").result[0]
+    for seed in range(3):
+        lat, pos, neg = tg.sd3_inputs()
+        nodes.common_ksampler(cal, seed, 8, 4.0, "euler", "simple", pos, neg, lat)
+    m = apply(sd3, 0.1, model_type="calib:sd3_generic")
+    sample(m, tg.sd3_inputs())
+    s = summary(m)
+    assert s["preset"] == "calib:sd3_generic" and s["calibrated"]
+    assert s["indicator"] == "block_input"
