@@ -465,6 +465,332 @@ class FirstBlockCache(PeerMethod):
         run.probe_input, run.indicator = probe_input, indicator
 
 
+# ------------------------------------------------------------------------- Spectrum
+
+# Spectrum (arXiv 2603.01623, CVPR 2026; hanjq17/Spectrum). Defaults, with where they are set:
+#   configs/algo/spectrum.yaml: w 1.0 (pure Chebyshev), m 4, lam 0.1;
+#   configs/base.yaml: warmup_steps 5, num_inference_steps 50, window_size null (must be
+#     given), flex_window false;
+#   README.md and scripts/run_mp_video.sh / run_mp_image.sh: w 0.5, lam 0.1, m 4,
+#     window_size 2 with flex_window 0.75 ("14 full network passes", about 3.5x at 50 steps) or
+#     3.0 ("10 network passes", about 5x);
+#   src/utils/__init__.py (step_derivative_approximation): ChebyshevForecaster(M, K=100, lam)
+#     wrapped in Spectrum(taylor_order=1, w=W): K = 100 keeps every computed step of a run;
+#   src/utils/basis_utils.py: step times, tau and the basis in bfloat16 (DTYPE), tau over a
+#     fixed [0, 50] (t_min / t_max hard-coded, the adaptive min/max commented out), ridge
+#     normal equations solved in float32 by Cholesky (jitter 1e-6 x mean diagonal on failure),
+#     coefficients cast back to DTYPE.
+SPECTRUM_M = 4
+SPECTRUM_LAM = 0.1
+SPECTRUM_K = 100
+SPECTRUM_WARMUP = 5
+SPECTRUM_WINDOW = 2
+SPECTRUM_W_README = 0.5
+SPECTRUM_W_CONFIG = 1.0
+SPECTRUM_TIME_DTYPE = torch.bfloat16
+SPECTRUM_OFFICIAL_T_MAX = 50          # = their num_inference_steps; here: the run's steps
+
+
+class SpectrumSchedule:
+    """Spectrum's schedule for one cond (src/pipelines/wan_forward.py, our_wan_forward; the
+    same in hunyuan_forward.py and flux_forward.py): the first `warmup` calls compute; after
+    them a call computes when (calls skipped since the last computed one + 1) is a multiple of
+    floor(ws), and every computed call then grows ws by `flex` (rounded to 3 decimals, as
+    theirs). ws starts at the window size. Nothing here looks at the content."""
+
+    def __init__(self, warmup: int, window: float, flex: float):
+        self.warmup, self.flex = warmup, flex
+        self.calls, self.since, self.ws = 0, 0, float(window)
+
+    def next(self) -> bool:
+        compute = True
+        if self.calls >= self.warmup:
+            compute = (self.since + 1) % math.floor(self.ws) == 0
+            if compute:
+                self.ws = round(self.ws + self.flex, 3)
+        self.calls += 1
+        self.since = 0 if compute else self.since + 1
+        return compute
+
+
+def spectrum_schedule(steps: int, warmup: int = SPECTRUM_WARMUP, window: float = SPECTRUM_WINDOW,
+                      flex: float = 0.0) -> list:
+    """The steps Spectrum computes in a run of `steps` (one call per step per cond)."""
+    s = SpectrumSchedule(warmup, window, flex)
+    return [i for i in range(steps) if s.next()]
+
+
+def spectrum_taus(t, t_max: float, dtype=SPECTRUM_TIME_DTYPE) -> torch.Tensor:
+    """Step index -> tau in [-1, 1] as basis_utils.BaseForecaster._taus: affine over
+    [0, t_max], each operation in `dtype` (theirs: bfloat16, t_max 50)."""
+    t = torch.as_tensor(t, dtype=dtype)
+    lo = torch.zeros(1, dtype=dtype)
+    hi = torch.full((1,), float(t_max), dtype=dtype)
+    return (t - 0.5 * (lo + hi)) * 2.0 / (hi - lo)
+
+
+def chebyshev_design(taus: torch.Tensor, m: int) -> torch.Tensor:
+    """[n, m + 1]: T_0 .. T_m of the first kind at `taus` by the recurrence
+    T_k = 2 tau T_k-1 - T_k-2, in taus' dtype (ChebyshevForecaster._build_design)."""
+    taus = taus.reshape(-1, 1)
+    cols = [torch.ones_like(taus), taus]
+    for _ in range(2, m + 1):
+        cols.append(2 * taus * cols[-1] - cols[-2])
+    return torch.cat(cols[:m + 1], dim=1)
+
+
+class SpectrumForecaster:
+    """One cond's forecaster (basis_utils.ChebyshevForecaster inside basis_utils.Spectrum).
+    Keeps (step, feature) of the last K computed calls; at a skipped call fits coefficients C
+    ([M + 1, features]) by ridge regression, (X^T X + lam I) C = X^T H with X the Chebyshev
+    design at the kept steps, refitted only after the window changed; forecasts
+    h = (1 - w) h_lin + w x(t*) C, with h_lin their order-1 discrete Taylor term
+    h[-1] + k (h[-1] - h[-2]), k = (t* - t[-1]) / (t[-1] - t[-2]) (h[-1] with one point).
+
+    Deviations: features are kept as separate tensors in the model's dtype (theirs: one
+    concatenated [K, F] buffer, re-copied at every update, in the model's dtype too), X^T H is
+    accumulated in float32 over bounded slices of the features instead of a float32 copy of
+    the whole buffer, and C is kept in the model's dtype (theirs: bfloat16, which is the
+    model's dtype on every model they run)."""
+
+    SLICE = 1 << 20         # features per slice of the fit: n x 4 MiB of float32 at most
+
+    def __init__(self, m=SPECTRUM_M, lam=SPECTRUM_LAM, k=SPECTRUM_K, w=SPECTRUM_W_CONFIG,
+                 t_max=SPECTRUM_OFFICIAL_T_MAX, time_dtype=SPECTRUM_TIME_DTYPE,
+                 fit_dtype=torch.float32):
+        if k < m + 2:
+            raise ValueError("K should exceed the basis size (theirs asserts K >= M + 2)")
+        self.m, self.lam, self.k, self.w = m, lam, k, w
+        self.t_max, self.time_dtype, self.fit_dtype = t_max, time_dtype, fit_dtype
+        self.steps: list = []
+        self.feats: list = []
+        self.coef = None            # [M + 1, F], model dtype; dropped when the window changes
+
+    def update(self, step: int, h: torch.Tensor):
+        if self.feats and h.shape != self.feats[-1].shape:
+            raise ValueError("Spectrum: the feature shape must stay the same within a run")
+        self.steps.append(step)
+        self.feats.append(h)
+        del self.steps[:-self.k], self.feats[:-self.k]
+        self.coef = None
+
+    def design(self, steps) -> torch.Tensor:
+        return chebyshev_design(spectrum_taus(steps, self.t_max, self.time_dtype), self.m)
+
+    def fit(self):
+        fd = self.fit_dtype                                            # theirs: float32
+        x = self.design(self.steps).to(fd)                             # [n, P]
+        p = x.shape[1]
+        xtx = x.T @ x + self.lam * torch.eye(p, dtype=fd)
+        try:
+            chol = torch.linalg.cholesky(xtx)
+        except RuntimeError:
+            jitter = 1e-6 * xtx.diag().mean()
+            chol = torch.linalg.cholesky(xtx + jitter * torch.eye(p, dtype=fd))
+        ref = self.feats[-1]
+        flat = [f.reshape(-1) for f in self.feats]
+        x = x.to(ref.device)
+        chol = chol.to(ref.device)
+        coef = torch.empty(p, ref.numel(), dtype=ref.dtype, device=ref.device)
+        for i in range(0, ref.numel(), self.SLICE):
+            h = torch.stack([f[i:i + self.SLICE] for f in flat]).to(fd)             # [n, s]
+            coef[:, i:i + self.SLICE] = torch.cholesky_solve(x.T @ h, chol).to(ref.dtype)
+        self.coef = coef
+
+    def predict(self, step: int) -> torch.Tensor:
+        if self.coef is None:
+            self.fit()
+        ref = self.feats[-1]
+        xs = self.design([step]).to(device=ref.device, dtype=ref.dtype)     # [1, P]
+        h = (xs @ self.coef).reshape(ref.shape)
+        if self.w == 1.0:           # theirs adds 0 x the Taylor term: the same numbers
+            return h
+        lin = ref
+        if len(self.feats) >= 2:
+            td = self.time_dtype
+            t1 = torch.tensor(self.steps[-1], dtype=td)
+            t0 = torch.tensor(self.steps[-2], dtype=td)
+            kk = ((torch.tensor(step, dtype=td) - t1) / (t1 - t0).clamp_min(1e-8)).to(ref.dtype)
+            lin = ref + kk.to(ref.device) * (ref - self.feats[-2])
+        return (1 - self.w) * lin + self.w * h
+
+    def held(self) -> list:
+        return self.feats + ([self.coef] if self.coef is not None else [])
+
+
+class SpectrumRule:
+    """SpectrumSchedule per cond; the warm-up comes through run.forced_first (the engine's
+    forced steps), so the schedule sees every call as theirs does."""
+
+    def __init__(self, warmup, window, flex):
+        self.args = (warmup, window, flex)
+        self.per_cond = {}
+
+    def decide(self, run, branch, step, distance, *, forced, has_cache):
+        sched = self.per_cond.setdefault(branch.label, SpectrumSchedule(*self.args))
+        compute = sched.next()
+        if forced is not None or compute or not has_cache:
+            return Decision(False, 0.0, None, forced or ("window" if compute else "no cache yet"))
+        return Decision(True, float(sched.since), None, "Chebyshev forecast")
+
+    def describe_limit(self):
+        w, n, f = self.args
+        return f"warm-up {w}, window {n:g}, flex {f:g}"
+
+
+class SpectrumEstimator:
+    """The forecast target is the hidden state after the last transformer block (theirs:
+    `feat` after `self.blocks` in our_wan_forward; the head then runs on the forecast): a
+    computing cond's 'input copy' is zeros, so the engine's residual (output - copy) is that
+    hidden state itself, bit for bit; a skipped call returns the forecast, whatever the
+    blocks' input."""
+
+    def __init__(self, method):
+        self.m = method
+        self.fc = {}                      # branch label -> SpectrumForecaster
+
+    def _fc(self, run, b):
+        f = self.fc.get(b.label)
+        if f is None:
+            f = self.fc[b.label] = SpectrumForecaster(
+                self.m.m, self.m.lam, self.m.k, self.m.w, self.m.t_max or run.total_steps,
+                self.m.time_dtype)
+        return f
+
+    def input_copy(self, run, b, x, line_ok):
+        return torch.zeros_like(x)
+
+    def store(self, run, b, feature, sigma, line_ok):
+        self._fc(run, b).update(run.step_index(sigma), feature)
+        b.residual, b.residual_sigma = feature, sigma      # has_cache; counted once (held)
+
+    def add_to(self, run, b, x, sigma, out=None):
+        h = self._fc(run, b).predict(run.step_index(sigma))
+        run.note_cache_size()                               # the coefficients exist now
+        h = h.to(device=x.device, dtype=x.dtype)
+        if out is None:
+            return h
+        return out.copy_(h)
+
+    def held(self, run) -> int:
+        n = 0
+        for lab, f in self.fc.items():
+            n += _bytes(*f.held())
+            b = next((b for b in run.branches.values() if b.label == lab), None)
+            if b is not None and b.residual is not None and f.feats and b.residual is f.feats[-1]:
+                n -= _bytes(b.residual)                     # _note_sizes counts it already
+        return n
+
+
+def spectrum_held_tensors(steps, warmup=SPECTRUM_WARMUP, window=SPECTRUM_WINDOW, flex=0.0,
+                          m=SPECTRUM_M, k=SPECTRUM_K) -> int:
+    """Most hidden-state-sized tensors one cond's forecaster holds in a run: the features of
+    the computed steps in its window and, from the first skipped call after a computed one,
+    the M + 1 coefficient tensors (dropped at the next computed call)."""
+    computed = set(spectrum_schedule(steps, warmup, window, flex))
+    n, most = 0, 0
+    for s in range(steps):
+        if s in computed:
+            n = min(n + 1, k)
+            most = max(most, n)
+        else:
+            most = max(most, n + m + 1)
+    return most
+
+
+class Spectrum(PeerMethod):
+    """Spectrum on the pack's gates. As theirs: the embeddings and the head run at every call
+    (our_wan_forward embeds before deciding and runs norm_out / proj_out on the forecast); every
+    transformer block is skipped on a forecast call; cond and uncond each have their own
+    schedule and forecaster (theirs: temp_dict / temp_dict_uncond and the *_uncond counters);
+    the last step is not forced.
+
+    Deviations needed on ComfyUI's block hooks:
+    - the feature is the last gated block's output as the adapter gives it: on Wan the blocks'
+      hidden state, on HunyuanVideo the image tokens of the last single block's output (theirs:
+      `hidden_states` after the single blocks, which diffusers keeps apart from the text);
+    - the step is the schedule step of the call's sigma (RunState.step_index), theirs a call
+      counter per cond (the same with one call per step, as euler and dpmpp_2m make);
+    - ComfyUI batches cond and uncond into one call; both follow the same schedule, so a call
+      computes or forecasts both;
+    - tau maps [0, the run's step count] to [-1, 1]: theirs hard-codes [0, 50], which is their
+      num_inference_steps (t_max=50 gives theirs literally);
+    - the fit's slicing and the coefficients' dtype (SpectrumForecaster)."""
+
+    def __init__(self, flex, window=SPECTRUM_WINDOW, warmup=SPECTRUM_WARMUP,
+                 w=SPECTRUM_W_README, m=SPECTRUM_M, lam=SPECTRUM_LAM, k=SPECTRUM_K,
+                 t_max=None, time_dtype=SPECTRUM_TIME_DTYPE, group="Spectrum"):
+        self.flex, self.window, self.warmup = flex, window, warmup
+        self.w, self.m, self.lam, self.k = w, m, lam, k
+        self.t_max = t_max          # None: the run's step count (theirs: 50 = their steps)
+        self.time_dtype = time_dtype
+        self.group = group
+
+    def forced_first(self, steps):
+        return max(self.warmup, 1)
+
+    def make_rule(self, run):
+        return SpectrumRule(self.warmup, self.window, self.flex)
+
+    def make_estimator(self, run):
+        return SpectrumEstimator(self)
+
+    def hooks(self, run):
+        run.indicator = _tiny_indicator          # nothing in its schedule looks at the content
+
+
+class TeaSpectrum:
+    """Not a peer: the issue-24 idea inside TeaCache, for the benchmark only. TeaCache's
+    decisions (identity rescale of the modulated input, accumulated relative L1, first and
+    last steps computed) with Spectrum's forecaster on the blocks' RESIDUAL over a bounded
+    history (the last K = M + 2 = 6 computed residuals, theirs the smallest K their code
+    accepts; w 0.5, lam 0.1, M 4, tau over the run's steps), added to the call's own block
+    input, instead of the cached residual or the line through the last two."""
+    m, lam, k, w, t_max, time_dtype = (SPECTRUM_M, SPECTRUM_LAM, SPECTRUM_M + 2,
+                                       SPECTRUM_W_README, None, SPECTRUM_TIME_DTYPE)
+
+    def __init__(self, thresh):
+        self.thresh = thresh
+        # not named "TeaCache ...": the smoke test counts exactly the TeaCache groups
+        self.group = "TeaSpectrum uncalibrated"
+
+    def install(self, model):
+        m, reg = apply_teacache(model, TeaCacheConfig(self.thresh, model_type="uncalibrated"))
+
+        def customize(run):
+            run.estimator = SpectrumResidualEstimator(self)
+            run.note_cache_size = _note_sizes(run, run.estimator)
+        reg.customize_run = customize
+        return m
+
+
+class SpectrumResidualEstimator(SpectrumEstimator):
+    """SpectrumEstimator on the residual: the engine's input copy, and a skipped call adds the
+    forecast residual to its own block input."""
+
+    def input_copy(self, run, b, x, line_ok):
+        return x.clone()
+
+    def add_to(self, run, b, x, sigma, out=None):
+        r = self._fc(run, b).predict(run.step_index(sigma))
+        run.note_cache_size()
+        return add_estimate(x, r, out=out)
+
+
+# Variants run by the benchmark: group -> Spectrum keyword arguments (the sweep's parameter is
+# flex). "Spectrum" is the README's setting (w 0.5, window 2, warm-up 5); "w1" the config's
+# default w 1.0 (pure Chebyshev); "warm2" the default warm-up scaled to 24 steps (5 of 50 ->
+# 2 of 24), without which 4x-5x cannot be reached here; "N3" / "N4" other window sizes.
+SPECTRUM_VARIANTS = {
+    "Spectrum": {},
+    "Spectrum w1": {"w": 1.0},
+    "Spectrum N4": {"window": 4},
+    "Spectrum warm2": {"warmup": 2},
+    "Spectrum warm2 w1": {"warmup": 2, "w": 1.0},
+    "Spectrum warm2 N3": {"warmup": 2, "window": 3},
+}
+
+
 # ------------------------------------------------------------------------- a peer's idea in TeaCache
 
 class TeaCacheGain:
@@ -498,15 +824,28 @@ SWEEPS = {
     "First Block Cache": [0.1, 0.2, 0.4, 0.7],
     "TaylorSeer order 1": [2, 3, 4],
     "TaylorSeer order 2": [2, 3, 4],
+    # Spectrum (issue 24): the parameter is flex; the README's 0.75 and 3.0 are in every sweep
+    # (24 steps: warm-up 5 reaches 1.7x-3.4x, warm-up 2 1.8x-6x; schedules in BENCHMARKS.md)
+    "Spectrum": [0, 0.25, 0.75, 1.5, 3.0, 5.0],
+    "Spectrum w1": [0, 0.25, 0.75, 1.5, 3.0, 5.0],
+    "Spectrum N4": [0, 1.0, 3.0],
+    "Spectrum warm2": [0, 0.25, 0.5, 0.75, 1.5, 3.0, 8.0],
+    "Spectrum warm2 w1": [0, 0.25, 0.5, 0.75, 1.5, 3.0, 8.0],
+    "Spectrum warm2 N3": [0, 0.5, 1.0, 2.0, 5.0],
     # not a peer: DiCache's gain idea inside TeaCache (TeaCache's thresholds up to ~6x)
     "TeaGain uncalibrated": [0.05, 0.1, 0.2, 0.3],
+    # not a peer: Spectrum's forecaster on the residual with TeaCache's decisions (issue 24)
+    "TeaSpectrum uncalibrated": [0.05, 0.1, 0.2, 0.3, 0.45],
 }
 COLOURS = {"MagCache": (230, 0, 130), "MagCache K6 ret0.1": (250, 120, 190),
            "DiCache": (140, 90, 40), "DiCache ret0": (190, 150, 90),
            "First Block Cache": (90, 90, 0), "TaylorSeer order 1": (0, 0, 140),
-           "TaylorSeer order 2": (90, 90, 255), "TeaGain uncalibrated": (0, 230, 120)}
+           "TaylorSeer order 2": (90, 90, 255), "TeaGain uncalibrated": (0, 230, 120),
+           "Spectrum": (255, 170, 0), "Spectrum w1": (200, 120, 0), "Spectrum N4": (255, 210, 90),
+           "Spectrum warm2": (160, 0, 200), "Spectrum warm2 w1": (100, 0, 130),
+           "Spectrum warm2 N3": (200, 110, 255), "TeaSpectrum uncalibrated": (0, 150, 150)}
 GROUPS = tuple(SWEEPS)
-PEER_GROUPS = tuple(g for g in GROUPS if not g.startswith("TeaGain"))
+PEER_GROUPS = tuple(g for g in GROUPS if not g.startswith(("TeaGain", "TeaSpectrum")))
 
 
 def _make(group, param, curves):
@@ -523,6 +862,10 @@ def _make(group, param, curves):
     if group.startswith("TeaGain uncalibrated"):
         cap = group[len("TeaGain uncalibrated"):].strip()[len("cap"):]
         return TeaCacheGain(param, float(cap or 1.0))
+    if group == "TeaSpectrum uncalibrated":
+        return TeaSpectrum(param)
+    if group in SPECTRUM_VARIANTS:
+        return Spectrum(param, group=group, **SPECTRUM_VARIANTS[group])
     if group.startswith("TaylorSeer order "):
         return TaylorSeer(int(param), order=int(group.rsplit(" ", 1)[1]))
     raise KeyError(group)

@@ -11,8 +11,14 @@ count, and the published TeaCache preset whose row the benchmark shows for that 
   conditioning [[context [1, 12, 4096], {"pooled_output": y [1, 768], "guidance": 6.0}]].
   Its published row uses the HunyuanVideo coefficients (PRESETS["hunyuan_video"], size check
   bypassed as for Wan's), not Wan's.
+* ``ltxv``: ComfyUI's LTXVModel (inner dim 128 = 2 heads of 64, 8 blocks), detected as
+  LTX-Video, on the ripples world of benchmarks/proxy_ripples.py (128-channel latents from an
+  RGB video through a linear patch encoder, patch size 1: eval latent [128, 5, 8, 8] is 320
+  tokens, as the others' [16, 5, 16, 16] with 2x2 patches); conditioning
+  [[context [1, 16, 4096], {"attention_mask": [1, 16]}]]. Its published row uses the LTX-Video
+  coefficients (PRESETS["ltxv"], size check bypassed).
 
-Both are trained by scripts/train_proxy.py (--proxy wan|hunyuan).
+All three are trained by scripts/train_proxy.py (--proxy wan|hunyuan|ltxv).
 """
 from __future__ import annotations
 
@@ -70,7 +76,19 @@ def _hunyuan() -> Proxy:
         blocks=lambda dm: list(dm.double_blocks) + list(dm.single_blocks))
 
 
-PROXIES = {"wan": _wan, "hunyuan": _hunyuan}
+def _ltxv() -> Proxy:
+    from benchmarks import proxy_ripples as world
+    return Proxy(
+        name="ltxv", model=ROOT / "models" / "ltxv_proxy.safetensors",
+        description="ComfyUI LTXVModel (LTX-Video), inner dim 128, 8 blocks, ripples world",
+        eval_latent=(128, 5, 8, 8), timing_latent="9x16x16",   # patch 1: as 9x32x32 at 2x2
+        published_preset="ltxv",
+        eval_prompts=world.EVAL_PROMPTS, calib_prompts=world.CALIB_PROMPTS,
+        positive=world.positive, negative=world.negative,
+        blocks=lambda dm: list(dm.transformer_blocks))
+
+
+PROXIES = {"wan": _wan, "hunyuan": _hunyuan, "ltxv": _ltxv}
 
 
 def get_proxy(name: str) -> Proxy:

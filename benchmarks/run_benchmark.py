@@ -4,7 +4,8 @@ small trained Wan-architecture proxy model, through ComfyUI's own loader and sam
 Methods (each against the uncached N-step run of the same prompt and seed):
   fewer steps (N/2, N/3, N/4); TeaCache with (a) the identity rescale ("uncalibrated"),
   (b) the published Wan 2.1 1.3B coefficients (timestep-embedding indicator), (c) coefficients
-  calibrated on the proxy with TeaCacheCalibrate on CALIB_PROMPTS (disjoint from EVAL_PROMPTS);
+  calibrated on the proxy with TeaCacheCalibrate on CALIB_PROMPTS (disjoint from EVAL_PROMPTS),
+  (d) the generic path forced on the proxy ("generic", issue 21: no family file);
   ComfyUI's EasyCache and LazyCache (defaults start 0.15 / end 0.95) at a sweep of thresholds.
 Samplers: euler and dpmpp_2m (multistep), CFG on.
 
@@ -58,6 +59,9 @@ def parse():
     ap.add_argument("--threads", type=int, default=0,
                     help="torch threads (0 = torch's default; 1 is faster on a busy 2-core box)")
     ap.add_argument("--quick", action="store_true", help="tiny smoke run (tests use it)")
+    ap.add_argument("--thresholds", default="",
+                    help="comma-separated rel_l1_thresh sweep for every TeaCache threshold group "
+                         "run (default: each group's own, TEA_THRESHOLDS), e.g. a denser one")
     # ---- issue 13: peer methods (benchmarks/peers.py) ----
     ap.add_argument("--methods", default="",
                     help="comma-separated method groups to run (case-insensitive prefixes of "
@@ -70,7 +74,15 @@ TEA_THRESHOLDS = {"uncalibrated": [0.05, 0.1, 0.2, 0.3, 0.45],
                   "wan2.1_t2v_1.3B": [0.05, 0.1, 0.2, 0.3, 0.45],
                   "calibrated": [0.05, 0.1, 0.2, 0.3, 0.45],
                   "uncalibrated+extrapolate": [0.05, 0.1, 0.2, 0.3, 0.45],
-                  "calibrated+extrapolate": [0.05, 0.1, 0.2, 0.3, 0.45]}
+                  "calibrated+extrapolate": [0.05, 0.1, 0.2, 0.3, 0.45],
+                  # issue 21: the generic path forced on the proxy (model_type "generic":
+                  # indicator block_input, identity rescale, per-stack residuals)
+                  "generic": [0.02, 0.03, 0.05, 0.1, 0.2, 0.3],
+                  "generic+extrapolate": [0.02, 0.03, 0.05, 0.1, 0.2, 0.3],
+                  # and an experiment: its indicator from the block input and `vec`
+                  # (benchmarks/generic_indicator.py)
+                  "generic-vec": [0.03, 0.05, 0.1, 0.15, 0.2, 0.3],
+                  "generic-vec+extrapolate": [0.03, 0.05, 0.1, 0.15, 0.2, 0.3]}
 TARGET_SPEEDUPS = (1.5, 2.0, 3.0, 4.0, 5.0)   # the target_speedup values run
 EASY_THRESHOLDS = [0.05, 0.1, 0.2, 0.4, 0.8, 1.6]
 
@@ -141,7 +153,11 @@ def main():
                                   preset=dataclasses.replace(PRESETS[kind], match={}))
             return m
         base, _, estimate = kind.partition("+")
-        mt = "calib:proxy" if base == "calibrated" else "uncalibrated"
+        if base == "generic-vec":
+            from benchmarks.generic_indicator import install
+            return install(model, TeaCacheConfig(thr, model_type="generic",
+                                                 skip_estimate=estimate or "reuse"))
+        mt = {"calibrated": "calib:proxy", "generic": "generic"}.get(base, "uncalibrated")
         return TeaCacheApply.execute(model, thr, 0, -1, mt, "model_device", False, 0,
                                      estimate or "reuse").result[0]
 
@@ -150,6 +166,8 @@ def main():
         methods.append((f"steps/{div}", "fewer steps", div, lambda: model))
     tea_thresholds = {(published if k == "wan2.1_t2v_1.3B" else k): v
                       for k, v in TEA_THRESHOLDS.items()}
+    if a.thresholds:
+        tea_thresholds = {k: [float(v) for v in a.thresholds.split(",")] for k in tea_thresholds}
     thr_sets = tea_thresholds if not a.quick else {k: v[2:3] for k, v in tea_thresholds.items()}
     for kind, ths in thr_sets.items():
         for t in ths:
@@ -164,7 +182,7 @@ def main():
                             f"{r:g}x", group, r,
                             (lambda e=estimate, r=r: TeaCacheApply.execute(
                                 model, 0.0, 0, -1, "uncalibrated", "model_device", False, 0, e,
-                                r).result[0])))
+                                r, False).result[0])))      # profile store off: a first run
     for name, node in (("EasyCache", EasyCacheNode), ("LazyCache", LazyCacheNode)):
         for t in (EASY_THRESHOLDS if not a.quick else EASY_THRESHOLDS[2:3]):
             methods.append((f"{name.lower()} {t:g}", name, t,
@@ -301,12 +319,17 @@ def plot(rows, path):
                "TeaCache calibrated": (20, 160, 60),
                "TeaCache uncalibrated+extrapolate": (0, 190, 220),
                "TeaCache calibrated+extrapolate": (0, 110, 40),
+               "TeaCache generic": (230, 90, 170), "TeaCache generic+extrapolate": (150, 0, 110),
+               "TeaCache generic-vec": (240, 170, 60),
+               "TeaCache generic-vec+extrapolate": (160, 100, 0),
                "EasyCache": (220, 120, 20), "LazyCache": (200, 40, 40)}
     from benchmarks.peers import COLOURS      # issue 13: the peer methods
     colours.update(COLOURS)
     samplers = list(dict.fromkeys(r["sampler"] for r in rows))
     pw, ph, m = 520, 380, 50
-    img = Image.new("RGB", (pw * len(samplers), ph + 90), "white")
+    cols = max(1, pw * len(samplers) // 260)         # legend: as many rows as the groups need
+    img = Image.new("RGB", (pw * len(samplers), ph + 30 + 22 * math.ceil(len(colours) / cols)),
+                    "white")
     d = ImageDraw.Draw(img)
     pts = [r for r in rows if r["group"] != "none" and math.isfinite(r["psnr"])]
     ymin = min([r["psnr"] for r in pts] + [20]) - 2
@@ -335,7 +358,7 @@ def plot(rows, path):
             for q in p:
                 d.ellipse([q[0] - 3, q[1] - 3, q[0] + 3, q[1] + 3], fill=col)
     for i, (group, col) in enumerate(colours.items()):
-        x, y = 10 + (i % 3) * 260, ph + 15 + (i // 3) * 22
+        x, y = 10 + (i % cols) * 260, ph + 15 + (i // cols) * 22
         d.rectangle([x, y, x + 14, y + 10], fill=col)
         d.text((x + 20, y - 1), group, fill="black")
     img.save(path)

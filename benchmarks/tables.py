@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 from pathlib import Path
 
 TARGETS = (2.0, 3.0, 4.0)     # reductions at which every method is compared (interpolated)
+WAN14B_720P = (75_600, 5120)  # tokens x width of Wan 2.1 14B at 720p, 81 frames (memory.py)
 SAME_REDUCTION_METRICS = (("psnr", "PSNR dB", 1), ("psnr_worst", None, 1), ("ssim", "SSIM", 3),
                           ("ssim_worst", None, 3))
 
@@ -130,24 +132,41 @@ def render_table(meta, rows, timing, matched=()) -> str:
     return "\n".join(lines) + "\n"
 
 
-def render_same_reduction(rows) -> str:
+def held_at_real_size(per_cond: float, conds: int = 2, tokens: int = WAN14B_720P[0],
+                      width: int = WAN14B_720P[1], dtype_bytes: int = 2) -> int:
+    """Bytes held by `per_cond` hidden-state-sized tensors per cond at a real size (default
+    Wan 2.1 14B 720p, bf16, cond + uncond), by teacache_core/memory.py's formula: conds x
+    k x R with R = tokens x width x dtype bytes (its k: 1 reuse, 2 extrapolate, plus 1 for a
+    hidden-state indicator). Pure Python: memory.py is imported by path (no torch, no ComfyUI)."""
+    root = str(Path(__file__).resolve().parents[1])
+    if root not in sys.path:
+        sys.path.insert(0, root)
+    from teacache_core.memory import estimate
+    one = estimate(tokens, width, dtype_bytes, conds=conds, indicator_is_hidden=False).device_held
+    return int(round(per_cond * one))
+
+
+def render_same_reduction(rows, targets=TARGETS, hidden_bytes=None) -> str:
     """The "at the same reduction" table with PSNR and SSIM (mean and worst) for every method
-    group, and the memory each group's cache held."""
-    table = at_targets(rows)
+    group, and the memory each group's cache held. `targets`: the reductions compared (default
+    2x, 3x, 4x). `hidden_bytes`: one cond's hidden state at the benchmark's latent; with it the
+    memory table also gives the peak as hidden-state tensors per cond (both conds held) and
+    what that many hold at Wan 2.1 14B 720p (held_at_real_size)."""
+    table = at_targets(rows, targets)
     groups = _groups(rows)
     lines = []
     for sampler in dict.fromkeys(s for s, _ in table):
         lines += [f"#### {sampler}: at the same reduction (PSNR dB and SSIM, mean / worst prompt; "
                   "interpolated in log reduction; - = not reached; best mean PSNR in bold)", "",
-                  "| method | " + " | ".join(f"{t:g}x PSNR | {t:g}x SSIM" for t in TARGETS) + " |",
-                  "|---|" + "---:|---:|" * len(TARGETS)]
+                  "| method | " + " | ".join(f"{t:g}x PSNR | {t:g}x SSIM" for t in targets) + " |",
+                  "|---|" + "---:|---:|" * len(targets)]
         best = {}
-        for t in TARGETS:
+        for t in targets:
             vals = [v["psnr"] for v in table[(sampler, t)].values() if v["psnr"] is not None]
             best[t] = max(vals) if vals else None
         for g in groups:
             cells = []
-            for t in TARGETS:
+            for t in targets:
                 v = table[(sampler, t)][g]
                 p = f"{_f(v['psnr'], 1)} / {_f(v['psnr_worst'], 1)}" if v["psnr"] is not None else "-"
                 if v["psnr"] is not None and v["psnr"] == best[t]:
@@ -157,7 +176,18 @@ def render_same_reduction(rows) -> str:
             lines.append(f"| {g} | " + " | ".join(cells) + " |")
         lines.append("")
     mem = best_cache_bytes(rows)
-    if mem:
+    if mem and hidden_bytes:
+        lines += ["#### memory held by the cache (peak over the sweep, both conds, this latent; "
+                  "per cond in hidden-state tensors of this latent; at Wan 2.1 14B 720p by the "
+                  "same count, bf16, cond + uncond)", "",
+                  "| method | peak bytes held | hidden-state tensors per cond | "
+                  "at Wan 14B 720p |", "|---|---:|---:|---:|"]
+        for g, b in mem.items():
+            n = b / (2 * hidden_bytes)
+            lines.append(f"| {g} | {b / 1024:.0f} KiB | {n:.2f} | "
+                         f"{held_at_real_size(n) / 2 ** 30:.1f} GiB |")
+        lines.append("")
+    elif mem:
         lines += ["#### memory held by the cache (peak over the sweep, both conds, this latent)", "",
                   "| method | peak bytes held |", "|---|---:|"]
         lines += [f"| {g} | {b / 1024:.0f} KiB |" for g, b in mem.items()]

@@ -44,7 +44,7 @@ TARGETS = [1.5, 2.0, 3.0, 4.0]
 def parse():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--proxy", default="wan", help="trained proxy (benchmarks/proxies.py): "
-                    "wan or hunyuan")
+                    "wan, hunyuan or ltxv")
     ap.add_argument("--model", default=None, help="model file (default: the proxy's)")
     ap.add_argument("--samplers", default="euler,dpmpp_2m,uni_pc")
     ap.add_argument("--steps", default="20,30,50")
@@ -53,7 +53,9 @@ def parse():
     ap.add_argument("--estimates", default="reuse,extrapolate")
     ap.add_argument("--prompts", type=int, default=4, help="evaluation prompts")
     ap.add_argument("--cfg", type=float, default=5.0)
-    ap.add_argument("--latent", default="5x16x16", help="frames x height x width")
+    ap.add_argument("--latent", default=None,
+                    help="frames x height x width (default: the proxy's evaluation latent, "
+                         "5x16x16 for wan and hunyuan, 5x8x8 for ltxv)")
     ap.add_argument("--separate", action="store_true",
                     help="also measure per-cond (not shared) computed calls")
     ap.add_argument("--threads", type=int, default=1)
@@ -97,8 +99,8 @@ def main():
     blocks = {"n": 0}
     for b in proxy.blocks(dm):
         b.register_forward_pre_hook(lambda *_: blocks.__setitem__("n", blocks["n"] + 1))
-    f, h, w = (int(v) for v in a.latent.split("x"))
-    latent = torch.zeros(1, 16, f, h, w)
+    f, h, w = (int(v) for v in (a.latent or "x".join(map(str, proxy.eval_latent[1:]))).split("x"))
+    latent = torch.zeros(1, proxy.eval_latent[0], f, h, w)
     prompts = proxy.eval_prompts[:a.prompts]
 
     def run(m, prompt, seed, steps, sampler):
@@ -111,9 +113,10 @@ def main():
                                         {"samples": latent})[0]["samples"]
         return out, blocks["n"]
 
-    def node(thresh=0.0, target=0.0, estimate="reuse"):
+    def node(thresh=0.0, target=0.0, estimate="reuse", store=False):
+        # the profile store is off unless a row measures it: a fresh node is then a first run
         return TeaCacheApply.execute(model, thresh, 0, -1, "uncalibrated", "model_device", False,
-                                     0, estimate, target).result[0]
+                                     0, estimate, target, store).result[0]
 
     targets = [float(t) for t in a.targets.split(",")]
     thresholds = [float(t) for t in a.thresholds.split(",")]

@@ -197,11 +197,13 @@ def train(steps: int, seed: int, proxy: str = "wan"):
                        train_seconds=round(time.time() - t0, 1), parameters=n_params)
 
 
-def save(model, out: Path, info: dict, description: str = "TeaCache Wan 2.1 proxy"):
+def save(model, out: Path, info: dict, description: str = "TeaCache Wan 2.1 proxy",
+         metadata: dict | None = None):
     from safetensors.torch import save_file
     out.parent.mkdir(parents=True, exist_ok=True)
     sd = {k: v.detach().to(torch.float16).contiguous() for k, v in model.state_dict().items()}
-    save_file(sd, str(out), metadata={"format": "pt", "description": description})
+    save_file(sd, str(out), metadata={"format": "pt", "description": description,
+                                      **(metadata or {})})
     size = out.stat().st_size
     assert size < 10 * 1024 * 1024, f"{out} is {size} bytes (limit 10 MB)"
     info["file_bytes"] = size
@@ -371,12 +373,170 @@ def detect_hunyuan(base, dm) -> dict:
     return detected
 
 
+# ============================================================================ LTX-Video proxy
+# A third family on a third world (benchmarks/proxy_ripples.py): ComfyUI's
+# comfy.ldm.lightricks.model.LTXVModel, detected by ComfyUI as LTX-Video ("LTXV"). Single-stream
+# blocks of another kind than Wan's: RMS-normed self-attention and feed-forward modulated by
+# scale_shift_table + the adaLN-single timestep vector, and an ungated cross-attention on T5
+# states in between; patch size 1 over a 128-channel latent (one token per latent pixel), 3-D
+# RoPE from the pixel coordinates. Width: a token carries all 128 latent channels, and the
+# residual stream needs room beyond them (the other proxies carry 64 patch values in width 128):
+# at inner dim 128 the model leaked noise into its high-noise predictions (x0 error at sigma
+# 0.99 2.4x the prompt's nuisance variance, Wan proxy 1.14x) and sampled blocky textures, so
+# inner dim 192 = 3 heads of 64 (LTX-Video's head width), 6 blocks, 4.7M parameters (9.5 MB in
+# fp16; 7 blocks would be 10.7 MB). ComfyUI's detection assumes 32 heads and reads the width
+# from attn2.to_k and the depth from the block count; heads and head width are stored in the
+# checkpoint's "config" metadata, which the detection reads (as for real LTX-Video files).
+# caption_channels stays 4096 (T5-XXL). Conditioning as ComfyUI passes it: context
+# [B, 16, 4096] with its attention_mask [B, 16] (padding masked), frame_rate 25, timestep =
+# sigma (the model multiplies by 1000). ComfyUI's LTXV samples with ModelSamplingFlux, shift
+# 2.37, i.e. sigma = e^2.37 u / (1 + (e^2.37 - 1) u): the training schedule density uses
+# e^2.37 = 10.7.
+
+LTXV_CONFIG = dict(in_channels=128, num_attention_heads=3, attention_head_dim=64,
+                   cross_attention_dim=192, caption_channels=4096, num_layers=6)
+# what ComfyUI's LTXV detection cannot read off the weights (it assumes 32 heads): stored in the
+# checkpoint's "config" metadata, which the detection reads, as real LTX-Video checkpoints do
+LTXV_METADATA = {"config": json.dumps({"transformer": {
+    "num_attention_heads": LTXV_CONFIG["num_attention_heads"],
+    "attention_head_dim": LTXV_CONFIG["attention_head_dim"]}})}
+LTXV_LATENT = (128, 5, 8, 8)          # 5 x 8 x 8 = 320 tokens, as the other proxies' 5x16x16 / 2x2
+LTXV_SHIFT = 2.37                     # ComfyUI's sampling_settings for LTXV (Flux-style: e^shift)
+LTXV_FRAME_RATE = 25
+
+
+def build_model_ltxv():
+    import comfy.ops
+    import comfy.ldm.lightricks.model as ltx
+    return ltx.LTXVModel(**LTXV_CONFIG, operations=comfy.ops.disable_weight_init,
+                         dtype=torch.float32, device="cpu")
+
+
+@torch.no_grad()
+def init_weights_ltxv(model, seed: int):
+    """Initialise every parameter explicitly (seeded; zero output head)."""
+    g = torch.Generator().manual_seed(seed)
+    for name, p in model.named_parameters():   # deterministic order
+        if name.endswith(".bias"):
+            p.zero_()
+        elif name.endswith("scale_shift_table"):
+            p.copy_(torch.randn(p.shape, generator=g) / math.sqrt(p.shape[-1]))
+        elif p.ndim == 1:                       # RMSNorm scales (q_norm, k_norm)
+            p.fill_(1.0)
+        elif name == "proj_out.weight":
+            p.zero_()                           # start from the "predict 0" model
+        elif name == "adaln_single.linear.weight":
+            p.normal_(0.0, 0.5 / math.sqrt(p.shape[1]), generator=g)
+        else:                                   # linears
+            torch.nn.init.xavier_uniform_(p, generator=g)
+    for name, p in model.named_parameters():
+        assert torch.isfinite(p).all(), f"parameter {name} not initialised"
+    assert len(list(model.buffers())) == 0, "unexpected buffers"
+
+
+def ltxv_batch(rng: np.random.Generator, g: torch.Generator):
+    import benchmarks.proxy_ripples as world
+    _, frames, height, width = LTXV_LATENT
+    idx = rng.integers(len(world.TRAIN_PROMPTS), size=BATCH)
+    prompts = [world.TRAIN_PROMPTS[i] for i in idx]
+    x0 = torch.stack([world.render_latent(p, frames, height, width, seed=int(rng.integers(2**31)))
+                      for p in prompts])
+    drop = rng.random(BATCH) < UNCOND_PROB
+    ctx = torch.cat([world.make_uncond_context() if d else world.make_context(p)
+                     for p, d in zip(prompts, drop)])
+    mask = torch.cat([world.make_uncond_mask() if d else world.make_mask(p)
+                      for p, d in zip(prompts, drop)])
+    noise = torch.randn(x0.shape, generator=g)
+    t = sample_t(BATCH, g, math.exp(LTXV_SHIFT))
+    tb = t.view(-1, 1, 1, 1, 1)
+    x_t = (1.0 - tb) * x0 + tb * noise
+    inputs = dict(x=x_t, timestep=t, context=ctx, attention_mask=mask, frame_rate=LTXV_FRAME_RATE)
+    return inputs, noise - x0
+
+
+def detect_ltxv(base, dm) -> dict:
+    detected = dict(model_base=type(base).__name__, diffusion_model=type(dm).__name__,
+                    model_config=type(base.model_config).__name__,
+                    inner_dim=dm.inner_dim, num_heads=dm.transformer_blocks[0].attn1.heads,
+                    head_dim=dm.transformer_blocks[0].attn1.dim_head,
+                    num_layers=len(dm.transformer_blocks),
+                    caption_channels=dm.caption_projection.linear_1.in_features,
+                    shift=float(base.model_sampling.shift), compute_dtype=str(base.get_dtype()))
+    assert detected["model_base"] == "LTXV" and detected["diffusion_model"] == "LTXVModel"
+    assert detected["model_config"] == "LTXV"
+    assert (detected["num_heads"], detected["head_dim"], len(dm.transformer_blocks),
+            detected["caption_channels"]) == (
+        LTXV_CONFIG["num_attention_heads"], LTXV_CONFIG["attention_head_dim"],
+        LTXV_CONFIG["num_layers"], LTXV_CONFIG["caption_channels"])
+    return detected
+
+
+def verify_ltxv(path: Path, n_prompts: int = 16, seed: int = 0, render_seeds: int = 128) -> dict:
+    """As verify(), for the LTX-Video proxy on the ripples world (cond: T5 states + mask)."""
+    import comfy.sd
+    import comfy.utils
+    import nodes
+    import benchmarks.proxy_ripples as world
+    comfy.utils.PROGRESS_BAR_ENABLED = False
+    _, frames, height, width = LTXV_LATENT
+
+    model = comfy.sd.load_diffusion_model(str(path))
+    base, dm = model.model, model.model.diffusion_model
+    detected = detect_ltxv(base, dm)
+    print("detected:", detected, flush=True)
+
+    prompts = world.EVAL_PROMPTS[:n_prompts]
+    renders = [torch.stack([world.render_latent(p, frames, height, width, seed=10_000 + k)
+                            for k in range(render_seeds)]) for p in prompts]
+
+    def score(latents):
+        own, other, hits = [], [], 0
+        for i, x in enumerate(latents):
+            dist = [prompt_distance(x, r) for r in renders]
+            own.append(dist[i])
+            other.append(float(np.mean([d for j, d in enumerate(dist) if j != i])))
+            hits += int(int(np.argmin(dist)) == i)
+        return dict(mse_own_prompt=round(float(np.mean(own)), 4),
+                    mse_other_prompts=round(float(np.mean(other)), 4),
+                    nearest_prompt_is_own=f"{hits}/{len(latents)}",
+                    sample_rms=round(float(torch.stack(latents).pow(2).mean().sqrt()), 4))
+
+    results = {"detected": detected,
+               "reference_fresh_renders": score([world.render_latent(p, frames, height, width,
+                                                                     seed=1) for p in prompts])}
+    print("reference (fresh renders of the eval prompts):", results["reference_fresh_renders"],
+          flush=True)
+    for cfg in (5.0, 1.0):
+        latents = []
+        for i, p in enumerate(prompts):
+            latent = {"samples": torch.zeros(1, *LTXV_LATENT)}
+            out = nodes.common_ksampler(model, seed + i, 20, cfg, "euler", "simple",
+                                        world.positive(p), world.negative(), latent)[0]["samples"]
+            latents.append(base.latent_format.process_in(out.float())[0])  # undo latent_out
+        results[f"cfg{cfg:g}"] = score(latents)
+        print(f"cfg {cfg:g} (euler, simple, 20 steps):", results[f"cfg{cfg:g}"], flush=True)
+    return results
+
+
+def ltxv_info() -> dict:
+    import benchmarks.proxy_ripples as world
+    return dict(architecture="comfy.ldm.lightricks.model.LTXVModel (LTX-Video)",
+                world="benchmarks/proxy_ripples.py", config=LTXV_CONFIG,
+                latent_shape=list(LTXV_LATENT),
+                conditioning=dict(context=[world.TEXT_TOKENS, world.TEXT_DIM],
+                                  attention_mask=[world.TEXT_TOKENS], frame_rate=LTXV_FRAME_RATE),
+                shift=LTXV_SHIFT, train_prompts=len(world.TRAIN_PROMPTS))
+
+
 PROXIES = {
     "wan": dict(label="WanModel", build=build_model, init=init_weights, batch=wan_batch,
                 description="TeaCache Wan 2.1 proxy"),
     "hunyuan": dict(label="HunyuanVideo", build=build_model_hunyuan, init=init_weights_hunyuan,
                     batch=hunyuan_batch, autograd_context=saved_tensor_snapshots,
                     description="TeaCache HunyuanVideo proxy"),
+    "ltxv": dict(label="LTXVModel", build=build_model_ltxv, init=init_weights_ltxv,
+                 batch=ltxv_batch, autograd_context=saved_tensor_snapshots,
+                 description="TeaCache LTX-Video proxy", metadata=LTXV_METADATA),
 }
 
 
@@ -434,11 +594,12 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--proxy", choices=sorted(PROXIES), default="wan",
                     help="wan: WanModel on the blob world (benchmarks/proxy.py); hunyuan: "
-                         "HunyuanVideo on the shapes world (benchmarks/proxy_shapes.py)")
+                         "HunyuanVideo on the shapes world (benchmarks/proxy_shapes.py); ltxv: "
+                         "LTXVModel on the ripples world (benchmarks/proxy_ripples.py)")
     ap.add_argument("--steps", type=int, default=1000)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", type=Path, default=None,
-                    help="default models/wan_proxy.safetensors or models/hunyuan_proxy.safetensors")
+                    help="default models/<proxy>_proxy.safetensors")
     ap.add_argument("--threads", type=int, default=2,
                     help="torch threads (use 1 when another process is busy on the cores: "
                          "OpenMP with 2 threads on a shared 2-core machine is ~5x slower)")
@@ -463,6 +624,10 @@ def main():
                         seed=a.seed, threads=a.threads, lr=LR, shift=SHIFT,
                         uncond_prob=UNCOND_PROB, train_prompts=len(TRAIN_PROMPTS),
                         dtype="float16", **stats, command=command)
+        elif a.proxy == "ltxv":
+            info = dict(**ltxv_info(), steps=a.steps, batch=BATCH, seed=a.seed,
+                        threads=a.threads, lr=LR, uncond_prob=UNCOND_PROB, dtype="float16",
+                        **stats, command=command)
         else:
             import benchmarks.proxy_shapes as world
             info = dict(architecture="comfy.ldm.hunyuan_video.model.HunyuanVideo (HunyuanVideo 1.0 T2V)",
@@ -474,9 +639,9 @@ def main():
                         shift=HV_SHIFT, uncond_prob=UNCOND_PROB,
                         train_prompts=len(world.TRAIN_PROMPTS), dtype="float16", **stats,
                         command=command)
-        save(model, a.out, info, PROXIES[a.proxy]["description"])
+        save(model, a.out, info, PROXIES[a.proxy]["description"], PROXIES[a.proxy].get("metadata"))
     if a.verify or a.verify_only:
-        results = (verify if a.proxy == "wan" else verify_hunyuan)(a.out)
+        results = {"wan": verify, "hunyuan": verify_hunyuan, "ltxv": verify_ltxv}[a.proxy](a.out)
         if a.verify_key != "verification":     # say on which ComfyUI it ran
             import comfyui_version
             results = {"comfyui": comfyui_version.__version__, **results}

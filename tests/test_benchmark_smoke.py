@@ -12,7 +12,13 @@ ROOT = Path(__file__).resolve().parents[1]
 PROXY = ROOT / "models" / "wan_proxy.safetensors"
 # proxy name -> (model file, its published-coefficients TeaCache group)
 PROXIES = {"wan": (PROXY, "TeaCache wan2.1_t2v_1.3B"),
-           "hunyuan": (ROOT / "models" / "hunyuan_proxy.safetensors", "TeaCache hunyuan_video")}
+           "hunyuan": (ROOT / "models" / "hunyuan_proxy.safetensors", "TeaCache hunyuan_video"),
+           "ltxv": (ROOT / "models" / "ltxv_proxy.safetensors", "TeaCache ltxv")}
+# proxy name -> what ComfyUI's loader must detect: (model_base class, diffusion model class,
+# supported_models config class, transformer blocks per model call)
+DETECTED = {"wan": ("WAN21", "WanModel", "WAN21_T2V", 6),
+            "hunyuan": ("HunyuanVideo", "HunyuanVideo", "HunyuanVideo", 3 + 4),
+            "ltxv": ("LTXV", "LTXVModel", "LTXV", 8)}
 
 
 @pytest.mark.parametrize("proxy", list(PROXIES))
@@ -28,21 +34,34 @@ def test_benchmark_quick_run(tmp_path, proxy):
     assert res["meta"]["proxy"] == proxy and res["meta"]["model"] == model.name
     rows = {row["method"]: row for row in res["fidelity"]}
     assert rows["uncached"]["reduction"] == 1.0 and rows["uncached"]["psnr"] == float("inf")
-    blocks_per_call = {"wan": 6, "hunyuan": 3 + 4}[proxy]
+    blocks_per_call = DETECTED[proxy][3]
     assert rows["uncached"]["blocks"] == 6 * blocks_per_call     # 6 steps, cond+uncond batched
     assert {"steps/2", "easycache 0.2", "lazycache 0.2"} <= set(rows)
     tea = [row for row in res["fidelity"] if row["group"].startswith("TeaCache")]
     assert {row["group"] for row in tea} == {
         "TeaCache uncalibrated", "TeaCache calibrated", published,
         "TeaCache uncalibrated+extrapolate", "TeaCache calibrated+extrapolate",
-        "TeaCache target", "TeaCache target+extrapolate"}
+        "TeaCache target", "TeaCache target+extrapolate",
+        # issue 21: the generic path forced on the proxy, and its block-input+vec experiment
+        "TeaCache generic", "TeaCache generic+extrapolate", "TeaCache generic-vec",
+        "TeaCache generic-vec+extrapolate"}
     for row in tea:
         if row["group"].startswith("TeaCache target"):      # target_speedup 2 on 6 steps
             assert row["param"] == 2.0 and row["reduction"] == 2.0, row
         assert row["blocks"] <= rows["uncached"]["blocks"] and row["psnr"] > 0
         assert row["cache_bytes"] > 0
+    # the generic path holds one residual per stack and stream: on the dual-stream HunyuanVideo
+    # the double blocks' image and text residuals and the single blocks' joint one, on Wan
+    # (one stack, one stream) what the family adapter holds
+    by_group = {row["group"]: row["cache_bytes"] for row in tea}
+    for est in ("", "+extrapolate"):
+        ded, gen = by_group["TeaCache uncalibrated" + est], by_group["TeaCache generic" + est]
+        if proxy == "hunyuan":
+            assert gen > ded, (est, gen, ded)
+        elif proxy == "wan":
+            assert gen == ded, (est, gen, ded)
     fidelity_table = (tmp_path / "table.md").read_text().split("### at the same reduction")[0]
-    assert fidelity_table.count("| teacache[") == 7
+    assert fidelity_table.count("| teacache[") == 11
     assert [(e["sampler"], e["target"]) for e in res["matched"]] == [("euler", 2.0), ("euler", 3.0),
                                                                     ("euler", 4.0)]
     assert set(res["matched"][0]["groups"]) == {row["group"] for row in res["fidelity"]} - {"none"}
@@ -64,6 +83,34 @@ def test_proxy_registry():
     hv = get_proxy("hunyuan")
     pos = hv.positive(hv.eval_prompts[0])
     assert pos[0][0].shape == (1, 12, 4096) and pos[0][1]["pooled_output"].shape == (1, 768)
+    lt = get_proxy("ltxv")
+    pos, neg = lt.positive(lt.eval_prompts[0]), lt.negative()
+    assert pos[0][0].shape == (1, 16, 4096) and pos[0][1]["attention_mask"].shape == (1, 16)
+    n = int(pos[0][1]["attention_mask"].sum())           # the prompt's tokens, then padding
+    assert n in (6, 7) and pos[0][0][0, n:].abs().sum() == 0 and pos[0][0][0, n - 1].abs().sum() > 0
+    assert neg[0][1]["attention_mask"].tolist() == [[1] + [0] * 15]
+
+
+@pytest.mark.parametrize("proxy", list(PROXIES))
+def test_proxy_detected_by_comfyui_loader(proxy):
+    """Each committed proxy loads through ComfyUI's own loader (its detection runs) as the
+    family it was trained as, on this ComfyUI (0.3.75 and the newest run this file), and its
+    blocks are the ones the benchmarks count."""
+    import comfy.sd
+    sys.path.insert(0, str(ROOT))
+    from benchmarks.proxies import get_proxy
+    model_file, _ = PROXIES[proxy]
+    if not model_file.exists():
+        pytest.skip(f"models/{model_file.name} is committed; run scripts/train_proxy.py --proxy {proxy}")
+    model = comfy.sd.load_diffusion_model(str(model_file))
+    base, dm = model.model, model.model.diffusion_model
+    found = (type(base).__name__, type(dm).__name__, type(base.model_config).__name__)
+    assert found == DETECTED[proxy][:3]
+    assert len(get_proxy(proxy).blocks(dm)) == DETECTED[proxy][3]
+    if proxy == "ltxv":     # heads from the checkpoint's config metadata (detection assumes 32)
+        attn = dm.transformer_blocks[0].attn1
+        assert (attn.heads, attn.dim_head, dm.inner_dim) == (2, 64, 128)
+        assert float(base.model_sampling.shift) == 2.37
 
 
 def test_interpolation_at_a_target_reduction():

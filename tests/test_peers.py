@@ -207,6 +207,182 @@ def test_magcache_calibration_and_run(proxy):
     assert n < n_ref and torch.isfinite(out).all()
 
 
+# ------------------------------------------------------------------ Spectrum (issue 24)
+
+def test_spectrum_schedule_as_their_readme_counts_it():
+    """README: window_size 2, flex 0.75 -> 14 full network passes of 50; flex 3.0 -> 10."""
+    assert peers.spectrum_schedule(50, 5, 2, 0.75) == [0, 1, 2, 3, 4, 6, 8, 11, 15, 20, 25, 31,
+                                                       38, 46]
+    assert len(peers.spectrum_schedule(50, 5, 2, 3.0)) == 10
+    assert peers.spectrum_schedule(10, 5, 2, 0.0) == [0, 1, 2, 3, 4, 6, 8]   # no flex: every 2nd
+    assert peers.spectrum_schedule(6, 2, 1, 0.0) == list(range(6))           # floor(ws) 1: all
+
+
+def _ridge_lstsq(steps, feats, t_max, m, lam, at):
+    """Direct solve of the ridge problem min |X C - H|^2 + lam |C|^2 as ONE least-squares
+    problem, [X; sqrt(lam) I] C = [H; 0] (numpy lstsq, float64), X = numpy's Chebyshev
+    Vandermonde matrix at tau = 2 t / t_max - 1; returns the forecast at step `at`."""
+    np = pytest.importorskip("numpy")
+    from numpy.polynomial import chebyshev
+    tau = 2.0 * np.asarray(steps, dtype=np.float64) / t_max - 1.0
+    x = chebyshev.chebvander(tau, m)
+    h = np.stack([f.reshape(-1).numpy() for f in feats])
+    a = np.vstack([x, np.sqrt(lam) * np.eye(m + 1)])
+    b = np.vstack([h, np.zeros((m + 1, h.shape[1]))])
+    c = np.linalg.lstsq(a, b, rcond=None)[0]
+    return torch.from_numpy(chebyshev.chebvander(np.array([2.0 * at / t_max - 1.0]), m) @ c)[0]
+
+
+@pytest.mark.parametrize("steps_kept", [[0, 1, 2, 3, 4, 6, 8, 11], [0, 1, 3], [0, 2, 5, 9, 14]])
+def test_spectrum_forecaster_is_the_ridge_least_squares_solution(steps_kept):
+    gen = torch.Generator().manual_seed(0)
+    base = torch.randn(4, 3, 50, generator=gen, dtype=torch.float64)
+    def feat(t):
+        return base[0] + base[1] * t / 24 + base[2] * (t / 24) ** 3 + base[3] * math.sin(t)
+    # the normal equations solved in float64 (tight), and in float32 as theirs (Cholesky)
+    fcs = {tol: peers.SpectrumForecaster(m=4, lam=0.1, k=100, w=1.0, t_max=24,
+                                         time_dtype=torch.float64, fit_dtype=fd)
+           for tol, fd in ((1e-9, torch.float64), (1e-3, torch.float32))}
+    for fc in fcs.values():
+        for t in steps_kept:
+            fc.update(t, feat(t))
+    for at in (steps_kept[-1] + 1, steps_kept[-1] + 3, 23):
+        want = _ridge_lstsq(steps_kept, fcs[1e-9].feats, 24, 4, 0.1, at).reshape(3, 50)
+        scale = want.abs().max().item()
+        for tol, fc in fcs.items():
+            got = fc.predict(at)
+            assert got.shape == (3, 50) and got.dtype == torch.float64
+            assert (got - want).abs().max().item() <= tol * scale, (tol, at)
+        # a forecast off by 1e-6 of its scale would fail the tight check
+        assert (fcs[1e-9].predict(at) + 1e-6 * scale - want).abs().max().item() > 1e-9 * scale
+    fc = fcs[1e-9]
+    # w < 1 mixes in their order-1 discrete Taylor term along the last two computed steps
+    fc.w = 0.5
+    at = steps_kept[-1] + 2
+    k = (at - steps_kept[-1]) / (steps_kept[-1] - steps_kept[-2])
+    lin = feat(steps_kept[-1]) + k * (feat(steps_kept[-1]) - feat(steps_kept[-2]))
+    want = 0.5 * lin + 0.5 * _ridge_lstsq(steps_kept, fc.feats, 24, 4, 0.1, at).reshape(3, 50)
+    assert (fc.predict(at) - want).abs().max().item() <= 1e-9 * want.abs().max().item()
+
+
+def test_spectrum_keeps_its_window_and_maps_time_as_theirs():
+    fc = peers.SpectrumForecaster(m=4, lam=0.1, k=6, w=1.0, t_max=50)
+    for t in range(9):
+        fc.update(t, torch.full((2,), float(t)))
+    assert fc.steps == [3, 4, 5, 6, 7, 8] and len(fc.feats) == 6       # the last K only
+    # bfloat16 step times, as their DTYPE: tau(7) = (7 - 25) * 2 / 50 = -0.72, in bfloat16
+    # (spacing 2^-8 there) -0.71875
+    assert peers.spectrum_taus([7], 50).item() == -0.71875
+    assert peers.spectrum_taus([7], 50, torch.float64).item() == pytest.approx(-0.72)
+    x = peers.chebyshev_design(torch.tensor([0.3], dtype=torch.float64), 4)[0]
+    assert torch.allclose(x, torch.tensor([1, 0.3, 2 * 0.09 - 1, 4 * 0.027 - 3 * 0.3,
+                                           8 * 0.0081 - 8 * 0.09 + 1], dtype=torch.float64))
+    with pytest.raises(ValueError):
+        peers.SpectrumForecaster(m=4, k=5)                             # theirs: K >= M + 2
+
+
+def test_spectrum_held_tensors_counts_features_and_coefficients():
+    # README schedule at 50 steps: 14 features, + 5 coefficients from the first skip after
+    # a computed step (the last skips follow step 46, the 14th computed)
+    assert peers.spectrum_held_tensors(50, 5, 2, 0.75) == 14 + 5
+    assert peers.spectrum_held_tensors(6, 6, 2, 0.0) == 6                # never fitted
+
+
+def _hidden_bytes(latent_frames=3):
+    return latent_frames * 8 * 8 * 128 * 4      # tokens (patch 1x2x2) x dim 128 x float32
+
+
+def test_spectrum_with_every_step_computed_is_bit_identical(proxy):
+    ref, n_ref = _sample(proxy)
+    m = peers.Spectrum(0.0, window=1).install(proxy)     # floor(ws) = 1: every step computes
+    out, n = _sample(m)
+    assert torch.equal(out, ref) and n == n_ref
+    s = registration_of(m).last_summary
+    assert s["calls"] >= 8 and s["calls_blocks_ran"] == s["calls"]
+    # it still keeps every computed step's feature (8 per cond) and no coefficients
+    held = s["peak_cache_bytes"] - 2 * 8 * _hidden_bytes()
+    assert 0 <= held < 64, s["peak_cache_bytes"]
+
+
+@pytest.mark.parametrize("flex,warmup,w", [(0.75, 2, 0.5), (3.0, 2, 1.0), (0.0, 5, 0.5)])
+def test_spectrum_on_the_proxy_computes_its_schedule_and_forecasts(proxy, flex, warmup, w):
+    steps = 8
+    ref, n_ref = _sample(proxy, steps=steps)
+    m = peers.Spectrum(flex, window=2, warmup=warmup, w=w).install(proxy)
+    out, n = _sample(m, steps=steps)
+    sched = peers.spectrum_schedule(steps, warmup, 2, flex)
+    assert len(sched) < steps
+    s = registration_of(m).last_summary
+    for lab in ("cond", "uncond"):
+        assert [r["step"] for r in s["branches"][lab] if r["computed"]] == sched
+    assert n * steps == n_ref * len(sched)                # block runs follow the schedule
+    assert torch.isfinite(out).all() and not torch.equal(out, ref)
+    held = peers.spectrum_held_tensors(steps, warmup, 2, flex)
+    assert 0 <= s["peak_cache_bytes"] - 2 * held * _hidden_bytes() < 64, s["peak_cache_bytes"]
+
+
+def test_spectrum_skipped_call_returns_the_forecast_not_the_input():
+    """The estimator ignores the blocks' input at a skip: the output is the forecaster's."""
+    method = peers.Spectrum(1.0, w=1.0, t_max=10)
+    est = method.make_estimator(None)
+    b = _branch()
+    run = SimpleNamespace(total_steps=10, step_index=lambda s: int(s), branches={"k": b},
+                          note_cache_size=lambda: None)
+    for t in (0, 1, 2):
+        x = torch.randn(1, 4, 2)
+        buf = est.input_copy(run, b, x, True)
+        assert torch.equal(buf, torch.zeros_like(x))       # output - zeros = the output
+        est.store(run, b, torch.full((1, 4, 2), float(t)), float(t), True)
+    assert b.residual is est.fc["cond"].feats[-1]
+    x = torch.randn(1, 4, 2)
+    got = est.add_to(run, b, x, 4.0)
+    assert torch.equal(got, est.fc["cond"].predict(4))
+    assert not torch.equal(got, x) and torch.isfinite(got).all()
+    out = torch.empty(1, 4, 2)
+    assert est.add_to(run, b, x, 4.0, out=out) is out and torch.equal(out, got)
+
+
+def test_teaspectrum_forecasts_the_residual_over_a_bounded_history(proxy):
+    """TeaCache's decisions with Spectrum's forecaster on the residual (benchmark idea, issue
+    24): threshold 0 is the uncached model; with skips the history stays at K = 6 residuals."""
+    ref, n_ref = _sample(proxy, steps=12)
+    out, n = _sample(peers.TeaSpectrum(0.0).install(proxy), steps=12)
+    assert torch.equal(out, ref) and n == n_ref
+    m = peers.TeaSpectrum(0.1).install(proxy)
+    out, n = _sample(m, steps=12)
+    s = registration_of(m).last_summary
+    assert n < n_ref and torch.isfinite(out).all()
+    computed = [r["step"] for r in s["branches"]["cond"] if r["computed"]]
+    assert computed[0] == 0 and computed[-1] == 11            # TeaCache's first and last step
+    # per cond: at most K residuals + M + 1 coefficients + the (hidden-size) indicator
+    per_cond = s["peak_cache_bytes"] / (2 * _hidden_bytes())
+    assert 1 + 5 < per_cond <= 6 + 5 + 1 + 1e-3, per_cond
+
+
+def test_peer_table_best_front_5x_column_and_memory_at_wan14b_720p():
+    from benchmarks.peers_table import envelope
+    from benchmarks.tables import held_at_real_size, render_same_reduction
+    from comfyui_teacache.teacache_core.memory import estimate
+
+    def row(group, red, p, mem=None):
+        return {"sampler": "euler", "method": f"{group} {red}", "group": group, "param": red,
+                "blocks": 144 / red, "reduction": red, "psnr": p, "psnr_worst": p - 1,
+                "ssim": 0.9, "ssim_worst": 0.8, "cache_bytes": mem}
+    rows = [row("Spectrum", 2.0, 40.0, 19 * 2 * 1024), row("Spectrum", 3.0, 30.0),
+            row("Spectrum x", 3.0, 35.0), row("Spectrum x", 6.0, 20.0),
+            row("Spectrum x", 2.0, 39.0)]
+    front = envelope(rows, "Spectrum", "Spectrum (best of all)")
+    assert [(r["reduction"], r["psnr"]) for r in front] == [(2.0, 40.0), (3.0, 35.0), (6.0, 20.0)]
+    text = render_same_reduction(rows + front, (2.0, 3.0, 4.0, 5.0), hidden_bytes=1024)
+    assert "| 5x PSNR | 5x SSIM |" in text
+    assert "| Spectrum (best of all) | **40.0 / 39.0** |" in text
+    assert "| Spectrum | 38 KiB | 19.00 | 27.4 GiB |" in text          # 19 tensors per cond
+    # memory.py's formula: one hidden-state tensor per cond, both conds, Wan 14B 720p bf16
+    one = estimate(75_600, 5120, 2, conds=2, indicator_is_hidden=False).device_held
+    assert held_at_real_size(1) == one == 2 * 75_600 * 5120 * 2
+    assert held_at_real_size(19) == 19 * one
+
+
 # ------------------------------------------------------------------ benchmark harness
 
 @pytest.mark.skipif(not PROXY.exists(), reason="models/wan_proxy.safetensors missing")
@@ -225,6 +401,12 @@ def test_benchmark_quick_peer_rows(tmp_path):
             continue
         assert row["blocks"] < unc["blocks"] and math.isfinite(row["psnr"]), row
         assert row["cache_bytes"] > 0
+        variant = peers.SPECTRUM_VARIANTS.get(row["group"])
+        if variant is not None:          # Spectrum: the block count is its schedule's (6 steps)
+            sched = peers.spectrum_schedule(6, variant.get("warmup", peers.SPECTRUM_WARMUP),
+                                            variant.get("window", peers.SPECTRUM_WINDOW),
+                                            row["param"])
+            assert row["blocks"] * 6 == unc["blocks"] * len(sched), row
     assert set(res["matched"][0]["groups"]) == set(peers.GROUPS)
 
 
