@@ -3,8 +3,6 @@ built with ComfyUI's own class, saved, loaded back through ComfyUI's loader, sam
 ComfyUI's KSampler, transformer-block executions counted inside the model."""
 from __future__ import annotations
 
-import math
-
 import pytest
 import torch
 
@@ -12,6 +10,7 @@ import nodes
 
 from families import FAMILIES, first_tensor
 from harness import count_calls, summary, summary_line
+from test_target import expected_k
 
 from comfyui_teacache.nodes.apply import TeaCacheApply
 from comfyui_teacache.teacache_core.adapters import find_adapter
@@ -111,10 +110,7 @@ def test_target_speedup_is_realised(fam, estimate):
     out, n = run(f, patched)
     assert all(torch.isfinite(t).all() for t in out)
     s = summary(patched)
-    n_calls = f.steps
-    k = max(min(round(n_calls / 2), n_calls), f.forced)
-    lo = max(math.floor(n_calls / 2), 1)
-    k = max(min((lo, lo + 1), key=lambda c: (abs(math.log(n_calls / c / 2)), c)), f.forced)
+    k = expected_k(f.steps, 2.0, f.forced)
     for label, recs in s["branches"].items():
         assert sum(r["computed"] for r in recs) == k, label
     assert n == n_base // f.steps * k

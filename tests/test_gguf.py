@@ -28,7 +28,6 @@ first and last step (blocks counted), target_speedup=2 computes exactly the budg
 from __future__ import annotations
 
 import importlib.util
-import math
 import os
 import sys
 from pathlib import Path
@@ -59,17 +58,15 @@ import gguf  # noqa: E402
 from safetensors.torch import load_file  # noqa: E402
 
 import folder_paths  # noqa: E402
-import nodes  # noqa: E402
 
 import tiny_models as tm  # noqa: E402
-from harness import count_calls, summary  # noqa: E402
+from harness import summary  # noqa: E402
+from test_weight_formats import STEPS, apply, expected_k, run  # noqa: E402,F401
 
-from comfyui_teacache.nodes.apply import TeaCacheApply  # noqa: E402
 from comfyui_teacache.teacache_core.adapters import find_adapter  # noqa: E402
 
 Q = gguf.GGMLQuantizationType
 LAYERS = 2
-STEPS = 6
 PACKAGE = "comfyui_gguf_under_test"
 #: file type -> (source dtype, main tensor type, quantized type of the block weights or None)
 KINDS = {
@@ -121,33 +118,6 @@ def write_gguf(sd: dict, path: Path, kind: str) -> Path:
     w.write_tensors_to_file()
     w.close()
     return path
-
-
-def apply(model, thresh, target=0.0):
-    msg = TeaCacheApply.validate_inputs(thresh, 0, -1, 0, target_speedup=target)
-    assert msg is True, msg
-    return TeaCacheApply.execute(model, thresh, 0, -1, "auto", "model_device", False, 0, "reuse",
-                                 target).result[0]
-
-
-def run(model):
-    """(sampled latent, block executions): KSampler, euler, CFG 4 (cond and uncond batched)."""
-    pos, neg = tm.wan_conds()
-    counter, handles = count_calls(list(model.get_model_object("diffusion_model").blocks))
-    try:
-        out = nodes.common_ksampler(model, 7, STEPS, 4.0, "euler", "simple", pos, neg,
-                                    {"samples": torch.zeros(1, 16, 3, 8, 8)})[0]["samples"]
-    finally:
-        for h in handles:
-            h.remove()
-    return out, counter["n"]
-
-
-def expected_k(n, r, minimum):
-    """Computed calls per cond for target r over n calls (tests/test_target.py's rule)."""
-    lo = max(math.floor(n / r), 1)
-    k = min((lo, lo + 1), key=lambda k: (abs(math.log(n / k / r)), k))
-    return max(min(k, n), minimum)
 
 
 @pytest.fixture(scope="module")

@@ -44,6 +44,7 @@ import nodes
 
 import tiny_models as tm
 from harness import count_calls, summary
+from test_target import expected_k  # noqa: F401  (also used by test_gguf)
 
 from comfyui_teacache.nodes.apply import TeaCacheApply
 from comfyui_teacache.teacache_core.adapters import find_adapter
@@ -145,13 +146,6 @@ def run(model):
         for h in handles:
             h.remove()
     return out, counter["n"]
-
-
-def expected_k(n, r, minimum):
-    """Computed calls per cond for target r over n calls (tests/test_target.py's rule)."""
-    lo = max(math.floor(n / r), 1)
-    k = min((lo, lo + 1), key=lambda k: (abs(math.log(n / k / r)), k))
-    return max(min(k, n), minimum)
 
 
 @pytest.fixture(scope="module")
