@@ -11,7 +11,7 @@ count, and the published TeaCache preset whose row the benchmark shows for that 
   conditioning [[context [1, 12, 4096], {"pooled_output": y [1, 768], "guidance": 6.0}]].
   Its published row uses the HunyuanVideo coefficients (PRESETS["hunyuan_video"], size check
   bypassed as for Wan's), not Wan's.
-* ``ltxv``: ComfyUI's LTXVModel (inner dim 128 = 2 heads of 64, 8 blocks), detected as
+* ``ltxv``: ComfyUI's LTXVModel (inner dim 192 = 3 heads of 64, 6 blocks), detected as
   LTX-Video, on the ripples world of benchmarks/proxy_ripples.py (128-channel latents from an
   RGB video through a linear patch encoder, patch size 1: eval latent [128, 5, 8, 8] is 320
   tokens, as the others' [16, 5, 16, 16] with 2x2 patches); conditioning
@@ -80,7 +80,7 @@ def _ltxv() -> Proxy:
     from benchmarks import proxy_ripples as world
     return Proxy(
         name="ltxv", model=ROOT / "models" / "ltxv_proxy.safetensors",
-        description="ComfyUI LTXVModel (LTX-Video), inner dim 128, 8 blocks, ripples world",
+        description="ComfyUI LTXVModel (LTX-Video), inner dim 192, 6 blocks, ripples world",
         eval_latent=(128, 5, 8, 8), timing_latent="9x16x16",   # patch 1: as 9x32x32 at 2x2
         published_preset="ltxv",
         eval_prompts=world.EVAL_PROMPTS, calib_prompts=world.CALIB_PROMPTS,

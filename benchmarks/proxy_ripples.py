@@ -14,13 +14,14 @@ as T5 does for LTX-Video.
 The world (pure numpy/torch, deterministic, no downloads):
 
 * ``RipplePrompt``: water of one of 8 colours reflecting a sky of another (3 choices), one
-  or two drops, rings expanding or contracting, short or long waves, the light brightening,
-  steady or dimming. All combinations: 8*3*2*2*2*3 = 576 prompts.
+  drop (centre or a quadrant) or two on a diagonal (7 layouts), rings expanding or contracting,
+  short or long waves, the light brightening, steady or dimming. All combinations:
+  8*3*7*2*2*3 = 2016 prompts.
 * Three DISJOINT prompt lists from one seeded shuffle of that grid: ``EVAL_PROMPTS`` (first
-  16), ``CALIB_PROMPTS`` (next 16), ``TRAIN_PROMPTS`` (the other 544).
+  16), ``CALIB_PROMPTS`` (next 16), ``TRAIN_PROMPTS`` (the other 1984).
 * Conditioning as ComfyUI gives LTX-Video's T5 states: ``make_context(prompt)`` is
   [1, 16, 4096] (T5-XXL width; ComfyUI's LTXV has ``caption_channels`` 4096): one fixed seeded
-  random vector per word (colour, sky, drops, motion, wave length, and the light word unless
+  random vector per word (colour, sky, drop layout, motion, wave length, and the light word unless
   steady), then an end token, then zero padding; ``make_mask(prompt)`` the [1, 16] attention
   mask (1 on the 6 or 7 real tokens). The empty prompt (``make_uncond_context`` /
   ``make_uncond_mask``) is all zeros with only its first token unmasked. ``positive`` /
@@ -35,7 +36,8 @@ The world (pure numpy/torch, deterministic, no downloads):
   shift): ``encode`` of the RGB video, i.e. a fixed seeded [128, 48] matrix applied to each
   4x4 patch of (2 * rgb - 1), so the latents span a 48-dimensional subspace (rms ~0.6).
   ``decode_rgb`` maps a latent back to RGB with the pseudo-inverse (for contact sheets).
-  Nuisance from the seed: drop positions, ring phases, colours (~0.08 per RGB component), the
+  Nuisance from the seed: drop positions (+-1.5 px around the layout's), ring phases (uniform:
+  where the crests are is not said), colours (~0.08 per RGB component), the
   horizon's height and softness, light amplitude (~15%); a prompt fixes "what", not "where".
 """
 from __future__ import annotations
@@ -66,7 +68,12 @@ COLOUR_NAMES = ("red", "amber", "olive", "green", "teal", "blue", "indigo", "plu
 PALETTE = tuple(tuple(round(c, 4) for c in colorsys.hsv_to_rgb((i + 0.15) / 8.0, 0.7, 0.75))
                 for i in range(8))
 SKY_OFFSETS = (2, 4, 6)                  # the sky's colour: palette index + offset
-DROPS = (1, 2)
+# where the drops fall (fractions of width, height): one drop, or two on a diagonal
+LAYOUTS = {"centre": ((0.5, 0.5),), "upper left": ((0.3, 0.3),), "upper right": ((0.7, 0.3),),
+           "lower left": ((0.3, 0.7),), "lower right": ((0.7, 0.7),),
+           "falling diagonal": ((0.3, 0.3), (0.7, 0.7)),
+           "rising diagonal": ((0.7, 0.3), (0.3, 0.7))}
+DROP_JITTER = 1.5                         # pixels (a token is 4)
 MOTIONS = ("expanding", "contracting")
 WAVES = ("short", "long")
 WAVELENGTH = {"short": 10.0, "long": 16.0}  # pixels (2.5 and 4 latent pixels)
@@ -79,7 +86,7 @@ class RipplePrompt:
     """One prompt of the ripples world (hashable; ``text`` is a readable description)."""
     colour: int                   # palette index of the water
     sky: int                      # palette index of the reflected sky
-    drops: int
+    layout: str                   # a key of LAYOUTS
     motion: str
     wave: str
     light: str
@@ -88,24 +95,25 @@ class RipplePrompt:
     def words(self) -> Tuple[str, ...]:
         """The prompt's words, in order (the "tokenizer"); steady light is not said."""
         w = (f"water:{COLOUR_NAMES[self.colour]}", f"sky:{COLOUR_NAMES[self.sky]}",
-             f"drops:{self.drops}", f"motion:{self.motion}", f"wave:{self.wave}")
+             f"drops:{self.layout}", f"motion:{self.motion}", f"wave:{self.wave}")
         return w + ((f"light:{self.light}",) if self.light != "steady" else ()) + ("<end>",)
 
 
 VOCAB = tuple([f"water:{c}" for c in COLOUR_NAMES] + [f"sky:{c}" for c in COLOUR_NAMES]
-              + [f"drops:{d}" for d in DROPS] + [f"motion:{m}" for m in MOTIONS]
+              + [f"drops:{d}" for d in LAYOUTS] + [f"motion:{m}" for m in MOTIONS]
               + [f"wave:{w}" for w in WAVES] + [f"light:{x}" for x in LIGHTS] + ["<end>"])
 
 
 def _grid():
     out = []
-    for ci, off, drops, motion, wave, light in itertools.product(range(8), SKY_OFFSETS, DROPS,
-                                                                 MOTIONS, WAVES, LIGHTS):
+    for ci, off, layout, motion, wave, light in itertools.product(range(8), SKY_OFFSETS, LAYOUTS,
+                                                                  MOTIONS, WAVES, LIGHTS):
         sky = (ci + off) % 8
         text = (f"{COLOUR_NAMES[ci]} pond reflecting a {COLOUR_NAMES[sky]} sky, "
-                f"{'one drop' if drops == 1 else 'two drops'}, {wave} ripples {motion}, "
+                f"{'one drop' if len(LAYOUTS[layout]) == 1 else 'two drops'} ({layout}), "
+                f"{wave} ripples {motion}, "
                 f"light {light}")
-        out.append(RipplePrompt(ci, sky, drops, motion, wave, light, text))
+        out.append(RipplePrompt(ci, sky, layout, motion, wave, light, text))
     return out
 
 
@@ -235,18 +243,17 @@ def render_rgb(prompt: RipplePrompt, frames: int = 5, height: int = 8, width: in
     k = 2.0 * math.pi / WAVELENGTH[prompt.wave]
     sign = -1.0 if prompt.motion == "expanding" else 1.0   # cos(k r - w f): crests move out
     wave = np.zeros((frames, hh, ww))
-    # the drops: the first 12-28% of the width off the centre, the second across the centre
-    a, rho = rng.uniform(0.0, 2.0 * math.pi), rng.uniform(0.12, 0.28) * ww
+    drops = LAYOUTS[prompt.layout]
     for i in range(2):                       # always draw two so the nuisance stream is fixed
-        s = 1.0 if i == 0 else -1.0
-        cx = (ww - 1) / 2.0 + s * rho * math.cos(a) + rng.uniform(-1.5, 1.5)
-        cy = (hh - 1) / 2.0 + s * rho * math.sin(a) + rng.uniform(-1.5, 1.5)
+        fx, fy = drops[i % len(drops)]
+        cx = fx * (ww - 1) + rng.uniform(-DROP_JITTER, DROP_JITTER)
+        cy = fy * (hh - 1) + rng.uniform(-DROP_JITTER, DROP_JITTER)
         phase = rng.uniform(0.0, 2.0 * math.pi)
         r = np.sqrt((xx - cx) ** 2 + (yy - cy) ** 2)
         ring = np.cos(k * r + sign * PHASE_PER_FRAME * tf + phase) * np.exp(-r / (1.6 * ww / 2))
-        if i < prompt.drops:
+        if i < len(drops):
             wave += ring
-    wave /= prompt.drops
+    wave /= len(drops)
     amp = float(np.clip(1.0 + 0.15 * rng.standard_normal(), 0.7, 1.3))
     light = amp * _light(prompt.light, tf, frames)                         # [F, 1, 1]
     shade = 1.0 + 0.45 * wave

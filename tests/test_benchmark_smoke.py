@@ -18,7 +18,7 @@ PROXIES = {"wan": (PROXY, "TeaCache wan2.1_t2v_1.3B"),
 # supported_models config class, transformer blocks per model call)
 DETECTED = {"wan": ("WAN21", "WanModel", "WAN21_T2V", 6),
             "hunyuan": ("HunyuanVideo", "HunyuanVideo", "HunyuanVideo", 3 + 4),
-            "ltxv": ("LTXV", "LTXVModel", "LTXV", 8)}
+            "ltxv": ("LTXV", "LTXVModel", "LTXV", 6)}
 
 
 @pytest.mark.parametrize("proxy", list(PROXIES))
@@ -109,7 +109,7 @@ def test_proxy_detected_by_comfyui_loader(proxy):
     assert len(get_proxy(proxy).blocks(dm)) == DETECTED[proxy][3]
     if proxy == "ltxv":     # heads from the checkpoint's config metadata (detection assumes 32)
         attn = dm.transformer_blocks[0].attn1
-        assert (attn.heads, attn.dim_head, dm.inner_dim) == (2, 64, 128)
+        assert (attn.heads, attn.dim_head, dm.inner_dim) == (3, 64, 192)
         assert float(base.model_sampling.shift) == 2.37
 
 
