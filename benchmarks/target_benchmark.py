@@ -4,7 +4,9 @@ For each sampler and step count: the uncached run per prompt (the reference); Te
 fixed thresholds (the greedy rule's front); TeaCache with target_speedup at each target, on
 the first run of a fresh node (no profile yet: the distances to come predicted from the
 schedule moves) and on later runs (the node sampled once before with the same schedule, on a
-calibration prompt: predicted from that run's distances); both
+calibration prompt: predicted from that run's distances) and on stored-profile runs (a fresh
+node with the profile store on, after another node stored its profile of the same model and
+schedule on a calibration prompt: as a new node or a restarted ComfyUI plans); all three
 with skip_estimate reuse and extrapolate. All uncalibrated (identity rescale), CFG on (cond and
 uncond batched). Optionally (--separate) the targets once more with per-cond decisions (cond
 and uncond choose their computed calls independently).
@@ -56,6 +58,14 @@ def parse():
     ap.add_argument("--latent", default=None,
                     help="frames x height x width (default: the proxy's evaluation latent, "
                          "5x16x16 for wan and hunyuan, 5x8x8 for ltxv)")
+    ap.add_argument("--kinds", default="first,later,stored",
+                    help="which target rows: first, later, stored (comma-separated)")
+    ap.add_argument("--prompt-set", default="eval", choices=("eval", "calib"),
+                    help="eval: the proxy's evaluation prompts (seeds 100+); calib: calibration "
+                         "prompts 4.. (seeds 700+), for choosing constants (first_run_loo.py)")
+    ap.add_argument("--first-run-shapes", default=None, metavar="M:S,...",
+                    help="first-run predictions to measure: move power : sigma power pairs of "
+                         "budget.call_scales (default: the shipped constants only)")
     ap.add_argument("--separate", action="store_true",
                     help="also measure per-cond (not shared) computed calls")
     ap.add_argument("--threads", type=int, default=1)
@@ -75,6 +85,7 @@ def main():
     if a.quick:
         a.samplers, a.steps, a.targets, a.thresholds, a.prompts = "euler", "8", "2", "0.1,0.3", 1
         a.estimates = "reuse"
+        a.kinds = "first,later,stored"
     load_pack()
     import torch
     import comfy.sd
@@ -85,6 +96,7 @@ def main():
     from benchmarks.proxies import get_proxy
     from benchmarks.tables import interpolate_at
     from comfyui_teacache.nodes.apply import TeaCacheApply
+    from comfyui_teacache.teacache_core import budget as pack_budget
     from comfyui_teacache.teacache_core.patching import registration_of
     from comfyui_teacache.teacache_core.target import TargetRule
 
@@ -101,7 +113,14 @@ def main():
         b.register_forward_pre_hook(lambda *_: blocks.__setitem__("n", blocks["n"] + 1))
     f, h, w = (int(v) for v in (a.latent or "x".join(map(str, proxy.eval_latent[1:]))).split("x"))
     latent = torch.zeros(1, proxy.eval_latent[0], f, h, w)
-    prompts = proxy.eval_prompts[:a.prompts]
+    if a.prompt_set == "eval":
+        prompts, seed0 = proxy.eval_prompts[:a.prompts], 100
+    else:       # calibration prompt 0 warms the later and stored rows' nodes
+        prompts, seed0 = proxy.calib_prompts[4:4 + a.prompts], 700
+    shipped = (pack_budget.MOVE_POWER, pack_budget.SIGMA_POWER)
+    shapes = ([tuple(float(v) for v in x.split(":")) for x in a.first_run_shapes.split(",")]
+              if a.first_run_shapes else [shipped])
+    kinds = a.kinds.split(",")
 
     def run(m, prompt, seed, steps, sampler):
         pos, neg = proxy.positive(prompt), proxy.negative()
@@ -126,14 +145,14 @@ def main():
     t_start = time.perf_counter()
     for sampler in a.samplers.split(","):
         for steps in (int(s) for s in a.steps.split(",")):
-            refs = [run(model, p, 100 + i, steps, sampler) for i, p in enumerate(prompts)]
+            refs = [run(model, p, seed0 + i, steps, sampler) for i, p in enumerate(prompts)]
             ref_blocks = statistics.mean(n for _, n in refs)
 
             def measure(make_each, label, **meta):
                 ps, ss, bl, extra = [], [], [], []
                 for i, p in enumerate(prompts):
                     m = make_each()
-                    out, n = run(m, p, 100 + i, steps, sampler)
+                    out, n = run(m, p, seed0 + i, steps, sampler)
                     ps.append(psnr(out, refs[i][0]))
                     ss.append(ssim(out, refs[i][0]))
                     bl.append(n)
@@ -148,6 +167,7 @@ def main():
                     eq = [e.get("equivalent_threshold") for e in extra]
                     row["equivalent_threshold"] = [x for x in eq if x is not None]
                     row["planned"] = [bool(e.get("planned")) for e in extra]
+                    row["plan"] = [e.get("plan") for e in extra]
                 rows.append(row)
                 return row
 
@@ -160,14 +180,28 @@ def main():
                     TargetRule.SHARED = shared
                     for r in targets:
                         # first run: a fresh node per prompt (no profile of this schedule yet)
-                        measure(lambda r=r, est=est: node(target=r, estimate=est),
-                                f"target {r:g} first", kind="first", estimate=est, param=r,
-                                mode=mode)
+                        for shape in shapes if "first" in kinds else ():
+                            pack_budget.MOVE_POWER, pack_budget.SIGMA_POWER = shape
+                            extra = {} if shape == shipped else {"shape": list(shape)}
+                            measure(lambda r=r, est=est: node(target=r, estimate=est),
+                                    f"target {r:g} first", kind="first", estimate=est,
+                                    param=r, mode=mode, **extra)
+                        pack_budget.MOVE_POWER, pack_budget.SIGMA_POWER = shipped
                         # later runs: one node that sampled once before (another prompt/seed)
-                        warm = node(target=r, estimate=est)
-                        run(warm, proxy.calib_prompts[0], 999, steps, sampler)
-                        measure(lambda w=warm: w, f"target {r:g} later", kind="later",
-                                estimate=est, param=r, mode=mode)
+                        if "later" in kinds:
+                            warm = node(target=r, estimate=est)
+                            run(warm, proxy.calib_prompts[0], 999, steps, sampler)
+                            measure(lambda w=warm: w, f"target {r:g} later", kind="later",
+                                    estimate=est, param=r, mode=mode)
+                        # stored profile: another node stored this schedule's profile (another
+                        # prompt/seed); each prompt's fresh node plans from the store
+                        if "stored" in kinds:
+                            run(node(target=r, estimate=est, store=True),
+                                proxy.calib_prompts[0], 999, steps, sampler)
+                            measure(lambda r=r, est=est: node(target=r, estimate=est,
+                                                              store=True),
+                                    f"target {r:g} stored", kind="stored", estimate=est,
+                                    param=r, mode=mode)
                     TargetRule.SHARED = True
             Path(a.out).mkdir(parents=True, exist_ok=True)
             (Path(a.out) / "partial.json").write_text(json.dumps(rows, default=str))
@@ -176,7 +210,7 @@ def main():
 
     # the threshold front at the reduction each target run realised
     for r in rows:
-        if r["kind"] in ("first", "later"):
+        if r["kind"] in ("first", "later", "stored"):
             front = [x for x in rows if x["kind"] == "threshold" and x["sampler"] == r["sampler"]
                      and x["steps"] == r["steps"] and x["estimate"] == r["estimate"]]
             r["front_psnr"] = interpolate_at([(x["reduction"], x["psnr"]) for x in front],
@@ -187,6 +221,7 @@ def main():
                                              r["reduction"])
             r["error"] = r["reduction"] / r["param"] - 1
     meta = {"command": " ".join(["benchmarks/target_benchmark.py"] + sys.argv[1:]),
+            "proxy": a.proxy, "prompt_set": a.prompt_set, "shipped_shape": list(shipped),
             "prompts": len(prompts), "cfg": a.cfg, "latent": list(latent.shape),
             "model": Path(a.model).name, "seconds": round(time.perf_counter() - t_start),
             "machine": f"{platform.machine()}, {a.threads} torch threads, torch {torch.__version__}"}
@@ -254,7 +289,7 @@ def render(meta, rows) -> str:
             eqs = f"{min(eq):.3g}-{max(eq):.3g}" if eq else "-"
             delta = _delta(r)
             lines.append(
-                f"| {r['sampler']} | {r['steps']} | {r['param']:g}x | {r['kind']} | "
+                f"| {r['sampler']} | {r['steps']} | {r['param']:g}x | {_kind(r)} | "
                 f"{r['reduction']:.2f}x ({100 * r['error']:+.1f}%) | {_f(r['psnr'])} / "
                 f"{_f(r['psnr_worst'])} | {r['ssim']:.4f} / {r['ssim_worst']:.4f} | "
                 f"{_f(r.get('front_psnr'))} / {_f(r.get('front_psnr_worst'))} | "
@@ -270,30 +305,43 @@ def render(meta, rows) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _kind(r) -> str:
+    shape = r.get("shape")
+    return r["kind"] if not shape else f"{r['kind']} (move^{shape[0]:g} / sigma^{shape[1]:g})"
+
+
+KINDS = ("first", "later", "stored")
+
+
 def render_summary(rows) -> str:
-    """Per skip estimate and mode: one line per (sampler, steps, target) with the first and
-    the later run next to the front, then the mean / min / max delta over the cells."""
+    """Per skip estimate and mode: one line per (sampler, steps, target) with the first, the
+    later and the stored-profile run next to the front, then the mean / min / max delta over
+    the cells. First runs with another prediction than the shipped one (shape) are left out."""
     lines = []
     for est, mode, sel in _groups(rows):
+        sel = [r for r in sel if not r.get("shape")]
         cells = {}
         for r in sel:
             cells.setdefault((r["sampler"], r["steps"], r["param"]), {})[r["kind"]] = r
+        present = [k for k in KINDS if any(k in c for c in cells.values())]
+        names = " / ".join(present)
         lines += [f"#### skip_estimate {est}, {mode} computed calls", "",
-                  "| sampler | steps | target | reduction first / later | first PSNR mean / "
-                  "worst | later PSNR mean / worst | front PSNR mean / worst | delta first "
-                  "/ later dB |", "|---|---:|---:|---:|---:|---:|---:|---:|"]
+                  f"| sampler | steps | target | reduction {names} | "
+                  + " | ".join(f"{k} PSNR mean / worst" for k in present)
+                  + f" | front PSNR mean / worst | delta {names} dB |",
+                  "|---|---:|---:|---:|" + "---:|" * len(present) + "---:|---:|"]
         for (sampler, steps, t), c in cells.items():
-            f, l = c.get("first"), c.get("later")
-            ref = f or l
-            red = " / ".join(f"{x['reduction']:.2f}x" if x else "-" for x in (f, l))
-            ps = [f"{_f(x['psnr'])} / {_f(x['psnr_worst'])}" if x else "-" for x in (f, l)]
+            xs = [c.get(k) for k in present]
+            ref = next(x for x in xs if x)
+            red = " / ".join(f"{x['reduction']:.2f}x" if x else "-" for x in xs)
+            ps = [f"{_f(x['psnr'])} / {_f(x['psnr_worst'])}" if x else "-" for x in xs]
             ds = " / ".join("-" if x is None or _delta(x) is None else f"{_delta(x):+.1f}"
-                            for x in (f, l))
-            lines.append(f"| {sampler} | {steps} | {t:g}x | {red} | {ps[0]} | {ps[1]} | "
-                         f"{_f(ref.get('front_psnr'))} / {_f(ref.get('front_psnr_worst'))} "
+                            for x in xs)
+            lines.append(f"| {sampler} | {steps} | {t:g}x | {red} | " + " | ".join(ps) +
+                         f" | {_f(ref.get('front_psnr'))} / {_f(ref.get('front_psnr_worst'))} "
                          f"| {ds} |")
         lines.append("")
-        for kind in ("first", "later"):
+        for kind in present:
             d = [_delta(r) for r in sel if r["kind"] == kind]
             d = [x for x in d if x is not None]
             dw = [_delta(r, "psnr_worst") for r in sel if r["kind"] == kind]

@@ -137,16 +137,18 @@ def test_target_benchmark_quick(proxy, tmp_path):
     res = json.loads((tmp_path / "results.json").read_text())
     assert res["meta"]["model"] == model.name
     kinds = {row["kind"] for row in res["rows"]}
-    assert kinds == {"threshold", "first", "later"}
+    assert kinds == {"threshold", "first", "later", "stored"}
+    plans = {"first": "prediction", "later": "previous run", "stored": "stored profile"}
     for row in res["rows"]:
         if row["kind"] != "threshold":           # 8 steps at 2x: exactly 4 computed calls
             assert row["reduction"] == 2.0 and row["error"] == 0.0, row
-            assert row["planned"] == [row["kind"] == "later"], row
+            assert row["planned"] == [row["kind"] != "first"], row
+            assert row["plan"] == [plans[row["kind"]]], row
             assert "front_psnr" in row
     assert "| euler | 8 | 2x | first |" in (tmp_path / "table.md").read_text()
     summary = (tmp_path / "summary.md").read_text()
-    assert "| euler | 8 | 2x | 2.00x / 2.00x |" in summary
-    assert "reduction within 5% of the target in 1 of 1 cells" in summary
+    assert "| euler | 8 | 2x | 2.00x / 2.00x / 2.00x |" in summary
+    assert summary.count("reduction within 5% of the target in 1 of 1 cells") == 3
 
 
 def _import_graph() -> dict[str, set[str]]:
@@ -218,3 +220,29 @@ def _cycles(graph) -> list[list[str]]:
         if m not in state:
             visit(m, [m])
     return cycles
+
+
+def test_first_run_loo_picks_on_the_other_proxies():
+    """benchmarks/first_run_loo.py: a held-out proxy's pick is chosen on the two others only
+    (the smaller of their scores, each the smaller over the skip estimates)."""
+    sys.path.insert(0, str(ROOT))
+    from benchmarks.first_run_loo import pick, render, scores
+
+    def res(proxy, deltas):
+        rows = []
+        for shape, (reuse, extra) in deltas.items():
+            for est, d in (("reuse", reuse), ("extrapolate", extra)):
+                rows.append({"kind": "first", "estimate": est, "shape": list(shape),
+                             "psnr": 40.0 + d, "psnr_worst": 38.0, "front_psnr": 40.0,
+                             "front_psnr_worst": 38.0})
+        rows.append({"kind": "threshold", "estimate": "reuse", "psnr": 1.0})
+        return {"meta": {"proxy": proxy, "shipped_shape": [0.3, 1.25]}, "rows": rows}
+    a, b = (0.3, 1.0), (0.3, 2.0)
+    tables = {"p": scores(res("p", {a: (1.0, -3.0), b: (0.5, 0.2)})),
+              "q": scores(res("q", {a: (2.0, 2.0), b: (0.1, 0.3)})),
+              "r": scores(res("r", {a: (5.0, 5.0), b: (-1.0, 0.0)}))}
+    assert tables["p"][a]["extrapolate"][:2] == (-3.0, -3.0)
+    assert pick(tables, ["q", "r"], (0.3, 1.25)) == a        # held out p: p's own -3 unseen
+    assert pick(tables, ["p", "r"], (0.3, 1.25)) == b        # a's -3 on p loses to b's -1
+    text = render(tables, [0.3, 1.25])
+    assert "| p | q + r | 0.3 : 1 | +2.00 | -3.00 |" in text

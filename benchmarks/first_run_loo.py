@@ -1,0 +1,112 @@
+"""Leave-one-proxy-out choice of target_speedup's first-run prediction (issue 22).
+
+A first run predicts the distances still to come as c * move ** M / sigma ** S
+(teacache_core/budget.call_scales). M and S are fitted constants, so they are chosen on some
+proxies and reported on another: this reads one tuning run of benchmarks/target_benchmark.py
+per proxy (``--prompt-set calib --kinds first --first-run-shapes M:S,...``: calibration
+prompts, never the evaluation prompts), scores every shape on every proxy, and for each proxy
+picks the shape that the two OTHER proxies prefer. The pick is then measured on the held-out
+proxy's evaluation prompts by target_benchmark.py (``--first-run-shapes <pick>``); that
+figure, not the tuning score, is the result.
+
+Score of a shape on a proxy: the first runs' PSNR delta to the fixed-threshold front at the
+same reduction (mean over the cells: sampler x steps x target), taken for each skip estimate,
+and the smaller of the two (a shape must hold with reuse and extrapolate). A pick maximises
+the smaller of its two tuning proxies' scores (it must hold on both); ties go to the shipped
+shape. The shape shipped is the one all proxies together pick, and is labelled in-sample.
+
+    .venv/bin/python benchmarks/first_run_loo.py out/tune_wan/results.json \\
+        out/tune_hunyuan/results.json out/tune_ltxv/results.json [--out out/first_run_loo.md]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import statistics
+from pathlib import Path
+
+
+def shape_of(row, shipped) -> tuple:
+    return tuple(row.get("shape") or shipped)
+
+
+def scores(res) -> dict:
+    """shape -> {estimate: (mean delta, min delta, mean worst-prompt delta, cells)} over the
+    first-run rows of one tuning run."""
+    shipped = res["meta"]["shipped_shape"]
+    out = {}
+    for r in res["rows"]:
+        if r["kind"] != "first" or r.get("front_psnr") is None or not math.isfinite(r["psnr"]):
+            continue
+        d = r["psnr"] - r["front_psnr"]
+        dw = (r["psnr_worst"] - r["front_psnr_worst"]
+              if r.get("front_psnr_worst") is not None else None)
+        out.setdefault(shape_of(r, shipped), {}).setdefault(r["estimate"], []).append((d, dw))
+    table = {}
+    for shape, per in out.items():
+        table[shape] = {}
+        for est, v in per.items():
+            ds = [d for d, _ in v]
+            dws = [w for _, w in v if w is not None]
+            table[shape][est] = (statistics.mean(ds), min(ds),
+                                 statistics.mean(dws) if dws else math.nan, len(ds))
+    return table
+
+
+def score(entry) -> float:
+    """The smaller mean delta over the skip estimates."""
+    return min(v[0] for v in entry.values())
+
+
+def pick(tables: dict, proxies, shipped) -> tuple:
+    """The shape maximising the smallest score over `proxies` (ties: the shipped shape)."""
+    common = set.intersection(*(set(tables[p]) for p in proxies))
+    return max(sorted(common), key=lambda s: (min(score(tables[p][s]) for p in proxies),
+                                              s == shipped))
+
+
+def render(tables: dict, shipped) -> str:
+    proxies = list(tables)
+    shapes = sorted(set.intersection(*(set(t) for t in tables.values())))
+    ests = sorted({e for t in tables.values() for s in t.values() for e in s})
+    lines = ["Tuning scores (calibration prompts): first runs' mean PSNR delta to the front, dB, "
+             "per skip estimate (" + " / ".join(ests) + "); the score is the smaller.", "",
+             "| move power : sigma power | " + " | ".join(proxies) + " |",
+             "|---|" + "---:|" * len(proxies)]
+    for s in shapes:
+        mark = " (shipped before)" if s == tuple(shipped) else ""
+        cells = [" / ".join(f"{tables[p][s][e][0]:+.2f}" for e in ests) for p in proxies]
+        lines.append(f"| {s[0]:g} : {s[1]:g}{mark} | " + " | ".join(cells) + " |")
+    lines += ["", "| held out | tuned on | pick | its tuning score (smaller of the two) | "
+              "the held-out proxy's calibration score (not the result) |", "|---|---|---|---:|---:|"]
+    for held in proxies:
+        rest = [p for p in proxies if p != held]
+        s = pick(tables, rest, tuple(shipped))
+        lines.append(f"| {held} | {' + '.join(rest)} | {s[0]:g} : {s[1]:g} | "
+                     f"{min(score(tables[p][s]) for p in rest):+.2f} | "
+                     f"{score(tables[held][s]):+.2f} |")
+    s = pick(tables, proxies, tuple(shipped))
+    lines += ["", f"All {len(proxies)} proxies together pick {s[0]:g} : {s[1]:g} (in-sample "
+              f"score {min(score(tables[p][s]) for p in proxies):+.2f})."]
+    return "\n".join(lines) + "\n"
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("results", nargs="+", help="tuning results.json, one per proxy")
+    ap.add_argument("--out", default=None, help="also write the tables here")
+    a = ap.parse_args()
+    tables, shipped = {}, None
+    for path in a.results:
+        res = json.loads(Path(path).read_text())
+        tables[res["meta"]["proxy"]] = scores(res)
+        shipped = res["meta"]["shipped_shape"]
+    text = render(tables, shipped)
+    print(text)
+    if a.out:
+        Path(a.out).write_text(text)
+
+
+if __name__ == "__main__":
+    main()
