@@ -34,6 +34,7 @@ from __future__ import annotations
 import argparse
 import collections
 import copy
+import itertools
 import json
 import logging
 import math
@@ -64,12 +65,15 @@ class ScheduleRule:
         self.schedule = frozenset(schedule)
 
     def decide(self, run, branch, step, distance, *, forced, has_cache):
-        from comfyui_teacache.teacache_core.policy import Decision
+        from comfyui_teacache.teacache_core.policy import Decision, rescale
+        # the rescaled distance is tracked where the indicator is read (an estimate that
+        # uses it, as indline); with the tiny indicator it is 0
+        r = None if distance is None else rescale(run.preset.coefficients, distance)
         if step in self.schedule or forced is not None:
-            return Decision(False, 0.0, None, forced or "scheduled")
+            return Decision(False, 0.0, r, forced or "scheduled")
         if not has_cache:
-            return Decision(False, 0.0, None, "no cached residual yet")
-        return Decision(True, 0.0, None, "not scheduled")
+            return Decision(False, 0.0, r, "no cached residual yet")
+        return Decision(True, branch.accumulated + (r or 0.0), r, "not scheduled")
 
     def describe_limit(self):
         return f"{len(self.schedule)} scheduled"
@@ -199,7 +203,8 @@ class OracleRunner:
         run.forced_first = 1
         run.rule = ScheduleRule(self._schedule)
         run.estimator = self.make_estimator()
-        run.indicator = _tiny_indicator
+        if not getattr(run.estimator, "needs_indicator", False):
+            run.indicator = _tiny_indicator
         bits = tuple(int(i in self._schedule) for i in range(self.steps))
         cache = None
         if self.replay:
@@ -303,6 +308,19 @@ class PromptSearch:
             path[len(cur)] = (cur, best[1])
         return path
 
+    def exhaustive(self, k: int):
+        """The best of EVERY schedule with k computed steps (step 0 among them): the
+        placement limit itself, where the count C(N-1, k-1) is small enough to sample. In
+        lexicographic order, so consecutive schedules share long prefixes (replayed)."""
+        n = self.r.steps
+        best = None
+        for rest in itertools.combinations(range(1, n), k - 1):
+            s = frozenset(rest) | {0}
+            v = self.score(s)
+            if best is None or v > best[1]:
+                best = (s, v)
+        return best
+
     def local(self, schedule, max_rounds: int = 6):
         """Move a computed step to a free neighbour while that improves the PSNR (first
         improvement, latest steps first); at most max_rounds passes."""
@@ -340,7 +358,7 @@ def parse():
     ap.add_argument("--latent", default="3x16x16",
                     help="frames x height x width (ltxv: height and width halved, patch 1)")
     ap.add_argument("--estimates", default="reuse,extrapolate",
-                    help="comma-separated: reuse, extrapolate, quad, and any of them with "
+                    help="comma-separated: reuse, extrapolate, quad, indline, and any of them with "
                          "+refresh1 (the last block runs on every call)")
     ap.add_argument("--ks", default="",
                     help="computed steps to report (default N/2, N/3, N/4)")
@@ -353,6 +371,10 @@ def parse():
                     help="greedy also tries the LAZY best other steps by their stale score "
                          "(0 with --window 0 = every step every round)")
     ap.add_argument("--local-rounds", type=int, default=6)
+    ap.add_argument("--exhaustive", type=int, default=0, metavar="MAX",
+                    help="also sample every schedule at each reported K whose count "
+                         "C(N-1, K-1) is at most MAX: the true placement limit, to check "
+                         "how far greedy + local search is from it (short schedules)")
     ap.add_argument("--thresholds", default=",".join(f"{t:g}" for t in THRESHOLDS))
     ap.add_argument("--targets", default=",".join(f"{t:g}" for t in TARGETS))
     ap.add_argument("--pack-estimates", default="",
@@ -463,13 +485,23 @@ def main():
                     s, v = ps.local(path[k][0], a.local_rounds)
                     rec["local"][str(k)] = {"psnr": v, "schedule": sorted(s),
                                             "greedy_psnr": path[k][1]}
+            if a.exhaustive:
+                rec["exhaustive"] = {}
+                for k in sorted({int(x) for x in rec["local"]}):
+                    if math.comb(n - 1, k - 1) <= a.exhaustive:
+                        s, v = ps.exhaustive(k)
+                        rec["exhaustive"][str(k)] = {"psnr": v, "schedule": sorted(s),
+                                                     "count": math.comb(n - 1, k - 1)}
             rec["runs"] = len(ps.memo)
             rec["seconds"] = time.perf_counter() - t1
             per_prompt.append(rec)
             print(f"  {est} prompt {i}: {len(ps.memo)} schedules in {rec['seconds']:.0f}s "
                   f"(replay hits {runner.caches[i].hits}, misses {runner.caches[i].misses}); "
                   + ", ".join(f"K={k}: {d['psnr']:.1f} dB {d['schedule']}"
-                              for k, d in rec["local"].items()), flush=True)
+                              for k, d in rec["local"].items())
+                  + "".join(f"; exhaustive K={k} ({d['count']} schedules): {d['psnr']:.1f} dB "
+                            f"{d['schedule']}" for k, d in rec.get("exhaustive", {}).items()),
+                  flush=True)
             runner.caches.pop(i, None)      # free the prompt's replay cache
         front = {}
         for r, kf in k_at.items():
@@ -507,10 +539,11 @@ def main():
         def build(thr=0.0, target=0.0):
             m, reg = apply_teacache(model, TeaCacheConfig(
                 thr, model_type="uncalibrated", target_speedup=target,
-                skip_estimate="extrapolate" if est.startswith(("extrapolate", "quad"))
+                skip_estimate="extrapolate"
+                if est.startswith(("extrapolate", "quad", "indline"))
                 else "reuse"))
             install_refresh(m, reg, nr)
-            if est.split("+")[0].split("-")[0] == "quad":
+            if est.split("+")[0].split("-")[0] in ("quad", "indline"):
                 reg.customize_run = lambda run: setattr(run, "estimator", make_estimator(est))
             return m
         rows = []
@@ -559,6 +592,16 @@ def _f(v):
     return "-" if v is None else f"{v:.1f}"
 
 
+def _exhaustive_front(o, ks) -> dict:
+    """K -> 'mean / worst' of the exhaustive best over the prompts, where every prompt has it."""
+    out = {}
+    for k in ks:
+        vals = [p.get("exhaustive", {}).get(str(k), {}).get("psnr") for p in o.get("prompts", [])]
+        if vals and all(v is not None for v in vals):
+            out[k] = f"{statistics.mean(vals):.1f} / {min(vals):.1f}"
+    return out
+
+
 def render(res) -> str:
     meta = res["meta"]
     rs = [f"{meta['steps'] / k:g}" for k in meta["ks"]]
@@ -572,6 +615,10 @@ def render(res) -> str:
             lines.append(f"| {est} | oracle | " + " | ".join(
                 f"{_f(o['front'][r]['mean'])} / {_f(o['front'][r]['worst'])}" for r in rs)
                 + " |")
+            ex = _exhaustive_front(o, meta["ks"])
+            if ex:
+                lines.append(f"| {est} | every schedule (exhaustive) | " + " | ".join(
+                    ex.get(k, "-") for k in meta["ks"]) + " |")
         p = res["pack"].get(est)
         if p:
             lines.append(f"| {est} | threshold rule | " + " | ".join(

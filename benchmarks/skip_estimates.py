@@ -98,6 +98,40 @@ class QuadraticEstimator(ResidualEstimator):
         return torch_add(x, est, out)
 
 
+class IndicatorLineEstimator(ResidualEstimator):
+    """"indline": extrapolate's line through the last two computed residuals, followed as far
+    as the INDICATOR has moved instead of sigma: u = (rescaled distance accumulated since the
+    last compute, this call included) / (the distance accumulated over the last computed
+    interval), capped at `lin_cap`. What a skipped call knows for free (its own indicator, read
+    for the decision anyway; a host scalar): where the input changed more than the schedule
+    says, the estimate moves further along the line. Falls back to the sigma line where the
+    last interval has no finite distance. Memory and syncs as extrapolate."""
+
+    needs_indicator = True
+
+    def __init__(self, lin_cap: float = LIN_CAP):
+        super().__init__(extrapolate=True)
+        self.lin_cap = lin_cap
+
+    def store(self, run, b, residual, sigma, line_ok):
+        super().store(run, b, residual, sigma, line_ok)
+        recs = b.records
+        span = recs[-1].rescaled if recs else None
+        if span is not None and len(recs) > 1 and not recs[-2].computed:
+            span += recs[-2].accumulated
+        b.indicator_span = span
+
+    def add_to(self, run, b, x, sigma, out=None):
+        span = getattr(b, "indicator_span", None)
+        if b.prev_residual is None or span is None or not span > 0 or span != span \
+                or span == float("inf"):
+            return super().add_to(run, b, x, sigma, out=out)
+        u = min(max(b.accumulated / span, 0.0), self.lin_cap)
+        if u == 0.0:
+            return add_estimate(x, b.residual, out=out)
+        return add_estimate(x, b.residual, b.prev_residual, u, out=out)
+
+
 def torch_add(x, est, out):
     import torch
     return torch.add(x, est, out=out)
@@ -105,7 +139,7 @@ def torch_add(x, est, out):
 
 def held_residuals(estimate: str) -> int:
     """Hidden-state-sized residuals held per cond (the previous indicator not counted)."""
-    return {"reuse": 1, "extrapolate": 2, "quad": 3}[estimate]
+    return {"reuse": 1, "extrapolate": 2, "quad": 3, "indline": 2}[estimate]
 
 
 QUAD_KEYS = {"c": "lin_cap", "b": "beta", "r": "rho_max"}
@@ -124,6 +158,10 @@ def make_estimator(name: str, **kw):
         for part in base.split("-")[1:]:
             kw[QUAD_KEYS[part[0]]] = float(part[1:])
         return QuadraticEstimator(**kw)
+    if base.split("-")[0] == "indline":
+        for part in base.split("-")[1:]:
+            kw[QUAD_KEYS[part[0]]] = float(part[1:])
+        return IndicatorLineEstimator(**kw)
     raise KeyError(name)
 
 
@@ -160,5 +198,5 @@ def install_refresh(m, reg, n: int):
     return m
 
 
-__all__ = ["QuadraticEstimator", "make_estimator", "refresh_blocks", "install_refresh",
+__all__ = ["QuadraticEstimator", "IndicatorLineEstimator", "make_estimator", "refresh_blocks", "install_refresh",
            "held_residuals", "extrapolation_weight"]

@@ -50,7 +50,7 @@ def _reference(wan, world):
     return out
 
 
-@pytest.mark.parametrize("estimate", ["extrapolate", "quad"])
+@pytest.mark.parametrize("estimate", ["extrapolate", "quad", "indline"])
 def test_prefix_replay_is_bit_identical_to_recomputing(wan, world, estimate):
     replayed, fresh = _runner(wan, world, estimate), _runner(wan, world, estimate, replay=False)
     full = set(range(STEPS))
@@ -132,3 +132,42 @@ def test_quadratic_estimate_is_exact_on_a_parabola_and_capped():
     b = branch(capped, (0.9, 0.85, 0.65))
     line = f(0.65) + 0.5 * (f(0.65) - f(0.85))
     assert torch.allclose(capped.add_to(run, b, torch.zeros(2), 0.3), line)
+
+
+def test_exhaustive_is_the_best_of_every_schedule_and_bounds_the_search(wan, world):
+    import itertools
+    import math
+    ref = _reference(wan, world)
+    search = oracle.PromptSearch(_runner(wan, world), 0, ref, psnr)
+    k = 3
+    best, val = search.exhaustive(k)
+    assert len(best) == k and 0 in best
+    assert len(search.memo) == math.comb(STEPS - 1, k - 1)       # every schedule, once
+    every = [search.memo[frozenset(r) | {0}] for r in itertools.combinations(range(1, STEPS), 2)]
+    assert val == max(every) and search.score(best) == val
+    greedy = search.greedy(k)
+    _, local = search.local(greedy[k][0])
+    assert local <= val
+
+
+def test_indicator_line_follows_the_indicator_not_sigma():
+    from comfyui_teacache.teacache_core.state import BranchState, StepRecord
+    from benchmarks.skip_estimates import make_estimator
+    run = SimpleNamespace(keep=lambda t: t)
+    est = make_estimator("indline-c1")
+    b = BranchState(label="cond")
+    r0, r1 = torch.tensor([1.0, 0.0]), torch.tensor([2.0, 1.0])
+    rec = lambda resc, acc, comp: StepRecord(0, 0.0, resc, resc, acc, comp, "")   # noqa: E731
+    b.records = [rec(None, 0.0, True)]
+    est.store(run, b, r0, 0.9, True)
+    # the interval to the next compute: a skip (0.1) then the compute (0.3): span 0.4
+    b.records += [rec(0.1, 0.1, False), rec(0.3, 0.0, True)]
+    est.store(run, b, r1, 0.8, True)
+    assert b.indicator_span == pytest.approx(0.4)
+    b.accumulated = 0.2                      # half the last interval's distance: u = 0.5
+    out = est.add_to(run, b, torch.zeros(2), 0.7999)      # sigma says almost 0
+    assert torch.allclose(out, r1 + 0.5 * (r1 - r0))
+    b.accumulated = 4.0                      # capped at lin_cap 1
+    assert torch.allclose(est.add_to(run, b, torch.zeros(2), 0.79), r1 + (r1 - r0))
+    b.indicator_span = float("nan")          # no finite span: the sigma line (extrapolate)
+    assert torch.allclose(est.add_to(run, b, torch.zeros(2), 0.75), r1 + 0.5 * (r1 - r0))
