@@ -244,5 +244,8 @@ def test_first_run_loo_picks_on_the_other_proxies():
     assert tables["p"][a]["extrapolate"][:2] == (-3.0, -3.0)
     assert pick(tables, ["q", "r"], (0.3, 1.25)) == a        # held out p: p's own -3 unseen
     assert pick(tables, ["p", "r"], (0.3, 1.25)) == b        # a's -3 on p loses to b's -1
+    # the shipped shape stays unless the best is more than the margin above it
+    assert pick(tables, ["p", "r"], b) == b and pick(tables, ["q", "r"], b) == a
+    assert pick(tables, ["q", "r"], b, margin=3.0) == b      # a: +2.0 against b's +0.1
     text = render(tables, [0.3, 1.25])
     assert "| p | q + r | 0.3 : 1 | +2.00 | -3.00 |" in text
