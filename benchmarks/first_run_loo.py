@@ -17,7 +17,14 @@ shape unless the best beats it by more than MARGIN dB (the default changes only 
 win). The shape shipped is the one all proxies together pick, and is labelled in-sample.
 
     .venv/bin/python benchmarks/first_run_loo.py out/tune_wan/results.json \\
-        out/tune_hunyuan/results.json out/tune_ltxv/results.json [--out out/first_run_loo.md]
+        out/tune_hunyuan/results.json out/tune_ltxv/results.json [--out out/first_run_loo.md] \\
+        [--eval out/target_wan/results.json out/target_hunyuan/results.json ...]
+
+With --eval (target_benchmark.py runs on the evaluation prompts, one per proxy, measuring the
+picks with --first-run-shapes): the held-out table, per proxy and skip estimate, of the first
+runs with that proxy's pick (held out), the later and the stored-profile runs, against the
+issue's goal (mean within 0.3 dB of the front or above, worst prompt within 3 dB of the front's
+worst, realised reduction within 5%).
 """
 from __future__ import annotations
 
@@ -101,10 +108,48 @@ def render(tables: dict, shipped) -> str:
     return "\n".join(lines) + "\n"
 
 
+def held_out(tables: dict, evals: dict, shipped) -> str:
+    """The goal table on the evaluation prompts: each proxy's first runs with its pick."""
+    lines = ["| held-out proxy | skip_estimate | run | delta to the front, mean (min / max) | "
+             "cells >= front | cells within 0.3 dB | worst prompt delta, mean (min) | worst "
+             "within 3 dB | reduction within 5% |", "|---|---|---|---:|---:|---:|---:|---:|---:|"]
+    for held, res in evals.items():
+        rest = [p for p in tables if p != held]
+        s = pick(tables, rest, tuple(shipped))
+        ests = list(dict.fromkeys(r["estimate"] for r in res["rows"] if r["kind"] != "threshold"))
+        firsts = sorted({shape_of(r, res["meta"]["shipped_shape"]) for r in res["rows"]
+                         if r["kind"] == "first"}, key=lambda x: x != s)
+        for est in ests:
+            for kind, shape in [("first", x) for x in firsts] + [("later", None), ("stored", None)]:
+                sel = [r for r in res["rows"] if r["kind"] == kind and r["estimate"] == est
+                       and (kind != "first"
+                            or shape_of(r, res["meta"]["shipped_shape"]) == shape)]
+                if not sel:
+                    continue
+                d = [r["psnr"] - r["front_psnr"] for r in sel if r.get("front_psnr") is not None
+                     and math.isfinite(r["psnr"])]
+                dw = [r["psnr_worst"] - r["front_psnr_worst"] for r in sel
+                      if r.get("front_psnr_worst") is not None and math.isfinite(r["psnr_worst"])]
+                err = [abs(r["reduction"] / r["param"] - 1) for r in sel]
+                label = kind if kind != "first" else (
+                    f"first, {shape[0]:g} : {shape[1]:g} "
+                    + ("(the pick, held out)" if shape == s else "(not the pick)"))
+                lines.append(
+                    f"| {held} | {est} | {label} | {statistics.mean(d):+.2f} ({min(d):+.1f} / "
+                    f"{max(d):+.1f}) | {sum(x >= 0 for x in d)} of {len(d)} | "
+                    f"{sum(x >= -0.3 for x in d)} of {len(d)} | {statistics.mean(dw):+.2f} "
+                    f"({min(dw):+.1f}) | {sum(x >= -3 for x in dw)} of {len(dw)} | "
+                    f"{sum(e <= 0.05 for e in err)} of {len(err)} |")
+    return "\n".join(lines) + "\n"
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("results", nargs="+", help="tuning results.json, one per proxy")
     ap.add_argument("--out", default=None, help="also write the tables here")
+    ap.add_argument("--eval", nargs="*", default=[],
+                    help="target_benchmark.py results.json on the evaluation prompts, one per "
+                         "proxy: prints the held-out goal table")
     a = ap.parse_args()
     tables, shipped = {}, None
     for path in a.results:
@@ -112,6 +157,16 @@ def main():
         tables[res["meta"]["proxy"]] = scores(res)
         shipped = res["meta"]["shipped_shape"]
     text = render(tables, shipped)
+    if a.eval:
+        evals = {}
+        for path in a.eval:         # several runs of one proxy: their target rows together
+            res = json.loads(Path(path).read_text())
+            if res["meta"]["proxy"] in evals:
+                evals[res["meta"]["proxy"]]["rows"] += [r for r in res["rows"]
+                                                        if r["kind"] != "threshold"]
+            else:
+                evals[res["meta"]["proxy"]] = res
+        text += "\n" + held_out(tables, evals, shipped)
     print(text)
     if a.out:
         Path(a.out).write_text(text)
