@@ -107,17 +107,18 @@ def _grid():
     return out
 
 
-def _split():
-    grid = _grid()
-    order = np.random.default_rng(_PROMPT_SPLIT_SEED).permutation(len(grid))
+def split_prompts(grid, seed: int):
+    """Three DISJOINT prompt lists from one seeded shuffle of a world's prompt grid:
+    evaluation (16), calibration (16), training (the rest). Every world splits this way."""
+    order = np.random.default_rng(seed).permutation(len(grid))
     shuffled = [grid[i] for i in order]
-    return shuffled[:16], shuffled[16:32], shuffled[32:]
+    lists = shuffled[:16], shuffled[16:32], shuffled[32:]
+    assert not (set(lists[0]) & set(lists[1]) or set(lists[0]) & set(lists[2])
+                or set(lists[1]) & set(lists[2])), "prompt lists must be disjoint"
+    return lists
 
 
-EVAL_PROMPTS, CALIB_PROMPTS, TRAIN_PROMPTS = _split()
-assert not (set(EVAL_PROMPTS) & set(CALIB_PROMPTS)
-            or set(EVAL_PROMPTS) & set(TRAIN_PROMPTS)
-            or set(CALIB_PROMPTS) & set(TRAIN_PROMPTS)), "prompt lists must be disjoint"
+EVAL_PROMPTS, CALIB_PROMPTS, TRAIN_PROMPTS = split_prompts(_grid(), _PROMPT_SPLIT_SEED)
 
 
 # ----------------------------------------------------------------------------- text encoder

@@ -52,6 +52,8 @@ from typing import Tuple
 import numpy as np
 import torch
 
+from benchmarks.proxy import split_prompts
+
 LATENT_CHANNELS = 128    # LTX-Video's latent channels (fixed by ComfyUI's LTXV latent format)
 PATCH = 4                # pixels per latent token side
 TEXT_TOKENS = 16
@@ -117,17 +119,7 @@ def _grid():
     return out
 
 
-def _split():
-    grid = _grid()
-    order = np.random.default_rng(_PROMPT_SPLIT_SEED).permutation(len(grid))
-    shuffled = [grid[i] for i in order]
-    return shuffled[:16], shuffled[16:32], shuffled[32:]
-
-
-EVAL_PROMPTS, CALIB_PROMPTS, TRAIN_PROMPTS = _split()
-assert not (set(EVAL_PROMPTS) & set(CALIB_PROMPTS)
-            or set(EVAL_PROMPTS) & set(TRAIN_PROMPTS)
-            or set(CALIB_PROMPTS) & set(TRAIN_PROMPTS)), "prompt lists must be disjoint"
+EVAL_PROMPTS, CALIB_PROMPTS, TRAIN_PROMPTS = split_prompts(_grid(), _PROMPT_SPLIT_SEED)
 
 
 # ----------------------------------------------------------------------------- text encoder

@@ -43,6 +43,8 @@ from typing import Optional, Tuple
 import numpy as np
 import torch
 
+from benchmarks.proxy import split_prompts
+
 LATENT_CHANNELS = 16
 TEXT_TOKENS = 12
 TEXT_DIM = 4096          # HunyuanVideo's llama hidden width
@@ -112,17 +114,7 @@ def _grid():
     return out
 
 
-def _split():
-    grid = _grid()
-    order = np.random.default_rng(_PROMPT_SPLIT_SEED).permutation(len(grid))
-    shuffled = [grid[i] for i in order]
-    return shuffled[:16], shuffled[16:32], shuffled[32:]
-
-
-EVAL_PROMPTS, CALIB_PROMPTS, TRAIN_PROMPTS = _split()
-assert not (set(EVAL_PROMPTS) & set(CALIB_PROMPTS)
-            or set(EVAL_PROMPTS) & set(TRAIN_PROMPTS)
-            or set(CALIB_PROMPTS) & set(TRAIN_PROMPTS)), "prompt lists must be disjoint"
+EVAL_PROMPTS, CALIB_PROMPTS, TRAIN_PROMPTS = split_prompts(_grid(), _PROMPT_SPLIT_SEED)
 
 
 # ----------------------------------------------------------------------------- text encoders

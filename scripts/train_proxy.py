@@ -216,30 +216,17 @@ def prompt_distance(x: torch.Tensor, renders: torch.Tensor) -> float:
     return torch.mean((renders - x[None]) ** 2, dim=(1, 2, 3, 4)).min().item()
 
 
-def verify(path: Path, n_prompts: int = 16, seed: int = 0, render_seeds: int = 128) -> dict:
-    """Load through ComfyUI, check detection, sample EVAL prompts and compare with renders.
-
-    A prompt fixes a latent only up to nuisance (path offset, amplitude, background), so the
-    distance of a sample to a prompt is the MSE to the nearest of ``render_seeds`` renders of it.
-    """
-    import comfy.sd
-    import comfy.utils
+def sample_and_score(model, detected, prompts, render, latent_shape, positive, negative,
+                     seed: int = 0, render_seeds: int = 128) -> dict:
+    """What every proxy's verification measures, whatever its world: sample the prompts with
+    ComfyUI's KSampler (euler, simple, 20 steps) at CFG 5 and 1 and score each sample against
+    ``render_seeds`` fresh renders of every prompt (``render(prompt, seed)``), next to what a
+    perfect model would score (fresh renders with an unseen nuisance seed).
+    ``positive(prompt)`` / ``negative`` are the ComfyUI conditioning lists."""
     import nodes
-    comfy.utils.PROGRESS_BAR_ENABLED = False
-
-    model = comfy.sd.load_diffusion_model(str(path))
-    base, dm = model.model, model.model.diffusion_model
-    detected = dict(model_base=type(base).__name__, diffusion_model=type(dm).__name__,
-                    model_config=type(base.model_config).__name__,
-                    dim=dm.dim, num_heads=dm.num_heads, num_layers=dm.num_layers,
-                    text_dim=dm.text_dim, compute_dtype=str(base.get_dtype()))
-    print("detected:", detected, flush=True)
-    assert detected["model_base"] == "WAN21" and detected["diffusion_model"] == "WanModel"
-    assert detected["model_config"] == "WAN21_T2V"
-
-    prompts = EVAL_PROMPTS[:n_prompts]
-    renders = [torch.stack([render_latent(p, FRAMES, HEIGHT, WIDTH, seed=10_000 + k)
-                            for k in range(render_seeds)]) for p in prompts]
+    base = model.model
+    renders = [torch.stack([render(p, 10_000 + k) for k in range(render_seeds)])
+               for p in prompts]
 
     def score(latents):
         """Mean distance to the own prompt, to the other prompts, and nearest-prompt hits."""
@@ -254,23 +241,45 @@ def verify(path: Path, n_prompts: int = 16, seed: int = 0, render_seeds: int = 1
                     nearest_prompt_is_own=f"{hits}/{len(latents)}",
                     sample_rms=round(float(torch.stack(latents).pow(2).mean().sqrt()), 4))
 
-    # reference: what a perfect model would score (fresh renders with unseen nuisance seeds)
     results = {"detected": detected,
-               "reference_fresh_renders": score([render_latent(p, FRAMES, HEIGHT, WIDTH, seed=1)
-                                                 for p in prompts])}
+               "reference_fresh_renders": score([render(p, 1) for p in prompts])}
     print("reference (fresh renders of the eval prompts):", results["reference_fresh_renders"],
           flush=True)
-    negative = [[make_uncond_context(), {}]]
     for cfg in (5.0, 1.0):
         latents = []
         for i, p in enumerate(prompts):
-            latent = {"samples": torch.zeros(1, 16, FRAMES, HEIGHT, WIDTH)}
+            latent = {"samples": torch.zeros(1, *latent_shape)}
             out = nodes.common_ksampler(model, seed + i, 20, cfg, "euler", "simple",
-                                        [[make_context(p), {}]], negative, latent)[0]["samples"]
+                                        positive(p), negative, latent)[0]["samples"]
             latents.append(base.latent_format.process_in(out.float())[0])  # undo latent_out
         results[f"cfg{cfg:g}"] = score(latents)
         print(f"cfg {cfg:g} (euler, simple, 20 steps):", results[f"cfg{cfg:g}"], flush=True)
     return results
+
+
+def verify(path: Path, n_prompts: int = 16, seed: int = 0, render_seeds: int = 128) -> dict:
+    """Load through ComfyUI, check detection, sample EVAL prompts and compare with renders.
+
+    A prompt fixes a latent only up to nuisance (path offset, amplitude, background), so the
+    distance of a sample to a prompt is the MSE to the nearest of ``render_seeds`` renders of it.
+    """
+    import comfy.sd
+    import comfy.utils
+    comfy.utils.PROGRESS_BAR_ENABLED = False
+
+    model = comfy.sd.load_diffusion_model(str(path))
+    base, dm = model.model, model.model.diffusion_model
+    detected = dict(model_base=type(base).__name__, diffusion_model=type(dm).__name__,
+                    model_config=type(base.model_config).__name__,
+                    dim=dm.dim, num_heads=dm.num_heads, num_layers=dm.num_layers,
+                    text_dim=dm.text_dim, compute_dtype=str(base.get_dtype()))
+    print("detected:", detected, flush=True)
+    assert detected["model_base"] == "WAN21" and detected["diffusion_model"] == "WanModel"
+    assert detected["model_config"] == "WAN21_T2V"
+    return sample_and_score(
+        model, detected, EVAL_PROMPTS[:n_prompts],
+        lambda p, s: render_latent(p, FRAMES, HEIGHT, WIDTH, seed=s), (16, FRAMES, HEIGHT, WIDTH),
+        lambda p: [[make_context(p), {}]], [[make_uncond_context(), {}]], seed, render_seeds)
 
 
 # ============================================================================ HunyuanVideo proxy
@@ -475,7 +484,6 @@ def verify_ltxv(path: Path, n_prompts: int = 16, seed: int = 0, render_seeds: in
     """As verify(), for the LTX-Video proxy on the ripples world (cond: T5 states + mask)."""
     import comfy.sd
     import comfy.utils
-    import nodes
     import benchmarks.proxy_ripples as world
     comfy.utils.PROGRESS_BAR_ENABLED = False
     _, frames, height, width = LTXV_LATENT
@@ -484,38 +492,10 @@ def verify_ltxv(path: Path, n_prompts: int = 16, seed: int = 0, render_seeds: in
     base, dm = model.model, model.model.diffusion_model
     detected = detect_ltxv(base, dm)
     print("detected:", detected, flush=True)
-
-    prompts = world.EVAL_PROMPTS[:n_prompts]
-    renders = [torch.stack([world.render_latent(p, frames, height, width, seed=10_000 + k)
-                            for k in range(render_seeds)]) for p in prompts]
-
-    def score(latents):
-        own, other, hits = [], [], 0
-        for i, x in enumerate(latents):
-            dist = [prompt_distance(x, r) for r in renders]
-            own.append(dist[i])
-            other.append(float(np.mean([d for j, d in enumerate(dist) if j != i])))
-            hits += int(int(np.argmin(dist)) == i)
-        return dict(mse_own_prompt=round(float(np.mean(own)), 4),
-                    mse_other_prompts=round(float(np.mean(other)), 4),
-                    nearest_prompt_is_own=f"{hits}/{len(latents)}",
-                    sample_rms=round(float(torch.stack(latents).pow(2).mean().sqrt()), 4))
-
-    results = {"detected": detected,
-               "reference_fresh_renders": score([world.render_latent(p, frames, height, width,
-                                                                     seed=1) for p in prompts])}
-    print("reference (fresh renders of the eval prompts):", results["reference_fresh_renders"],
-          flush=True)
-    for cfg in (5.0, 1.0):
-        latents = []
-        for i, p in enumerate(prompts):
-            latent = {"samples": torch.zeros(1, *LTXV_LATENT)}
-            out = nodes.common_ksampler(model, seed + i, 20, cfg, "euler", "simple",
-                                        world.positive(p), world.negative(), latent)[0]["samples"]
-            latents.append(base.latent_format.process_in(out.float())[0])  # undo latent_out
-        results[f"cfg{cfg:g}"] = score(latents)
-        print(f"cfg {cfg:g} (euler, simple, 20 steps):", results[f"cfg{cfg:g}"], flush=True)
-    return results
+    return sample_and_score(
+        model, detected, world.EVAL_PROMPTS[:n_prompts],
+        lambda p, s: world.render_latent(p, frames, height, width, seed=s), LTXV_LATENT,
+        world.positive, world.negative(), seed, render_seeds)
 
 
 def ltxv_info() -> dict:
@@ -544,7 +524,6 @@ def verify_hunyuan(path: Path, n_prompts: int = 16, seed: int = 0, render_seeds:
     """As verify(), for the HunyuanVideo proxy on the shapes world (cond: tokens, y, guidance)."""
     import comfy.sd
     import comfy.utils
-    import nodes
     import benchmarks.proxy_shapes as world
     comfy.utils.PROGRESS_BAR_ENABLED = False
 
@@ -552,42 +531,15 @@ def verify_hunyuan(path: Path, n_prompts: int = 16, seed: int = 0, render_seeds:
     base, dm = model.model, model.model.diffusion_model
     detected = detect_hunyuan(base, dm)
     print("detected:", detected, flush=True)
-
-    prompts = world.EVAL_PROMPTS[:n_prompts]
-    renders = [torch.stack([world.render_latent(p, FRAMES, HEIGHT, WIDTH, seed=10_000 + k)
-                            for k in range(render_seeds)]) for p in prompts]
-
-    def score(latents):
-        own, other, hits = [], [], 0
-        for i, x in enumerate(latents):
-            dist = [prompt_distance(x, r) for r in renders]
-            own.append(dist[i])
-            other.append(float(np.mean([d for j, d in enumerate(dist) if j != i])))
-            hits += int(int(np.argmin(dist)) == i)
-        return dict(mse_own_prompt=round(float(np.mean(own)), 4),
-                    mse_other_prompts=round(float(np.mean(other)), 4),
-                    nearest_prompt_is_own=f"{hits}/{len(latents)}",
-                    sample_rms=round(float(torch.stack(latents).pow(2).mean().sqrt()), 4))
-
-    results = {"detected": detected,
-               "reference_fresh_renders": score([world.render_latent(p, FRAMES, HEIGHT, WIDTH, seed=1)
-                                                 for p in prompts])}
-    print("reference (fresh renders of the eval prompts):", results["reference_fresh_renders"],
-          flush=True)
     negative = [[world.make_uncond_context(),
                  {"pooled_output": world.make_uncond_pooled(), "guidance": HV_GUIDANCE}]]
-    for cfg in (5.0, 1.0):
-        latents = []
-        for i, p in enumerate(prompts):
-            latent = {"samples": torch.zeros(1, 16, FRAMES, HEIGHT, WIDTH)}
-            positive = [[world.make_context(p),
-                         {"pooled_output": world.make_pooled(p), "guidance": HV_GUIDANCE}]]
-            out = nodes.common_ksampler(model, seed + i, 20, cfg, "euler", "simple",
-                                        positive, negative, latent)[0]["samples"]
-            latents.append(base.latent_format.process_in(out.float())[0])  # undo latent_out
-        results[f"cfg{cfg:g}"] = score(latents)
-        print(f"cfg {cfg:g} (euler, simple, 20 steps):", results[f"cfg{cfg:g}"], flush=True)
-    return results
+    return sample_and_score(
+        model, detected, world.EVAL_PROMPTS[:n_prompts],
+        lambda p, s: world.render_latent(p, FRAMES, HEIGHT, WIDTH, seed=s),
+        (16, FRAMES, HEIGHT, WIDTH),
+        lambda p: [[world.make_context(p),
+                    {"pooled_output": world.make_pooled(p), "guidance": HV_GUIDANCE}]],
+        negative, seed, render_seeds)
 
 
 def main():
