@@ -119,9 +119,11 @@ def held_out(tables: dict, evals: dict, shipped) -> str:
         ests = list(dict.fromkeys(r["estimate"] for r in res["rows"] if r["kind"] != "threshold"))
         firsts = sorted({shape_of(r, res["meta"]["shipped_shape"]) for r in res["rows"]
                          if r["kind"] == "first"}, key=lambda x: x != s)
-        for est in ests:
+        places = sorted({r.get("placement", 0.0) for r in res["rows"] if r["kind"] != "threshold"})
+        for est, place in ((e, f) for e in ests for f in places):
             for kind, shape in [("first", x) for x in firsts] + [("later", None), ("stored", None)]:
                 sel = [r for r in res["rows"] if r["kind"] == kind and r["estimate"] == est
+                       and r.get("placement", 0.0) == place
                        and (kind != "first"
                             or shape_of(r, res["meta"]["shipped_shape"]) == shape)]
                 if not sel:
@@ -134,6 +136,8 @@ def held_out(tables: dict, evals: dict, shipped) -> str:
                 label = kind if kind != "first" else (
                     f"first, {shape[0]:g} : {shape[1]:g} "
                     + ("(the pick, held out)" if shape == s else "(not the pick)"))
+                if len(places) > 1:
+                    label += f", placement {place:g}"
                 lines.append(
                     f"| {held} | {est} | {label} | {statistics.mean(d):+.2f} ({min(d):+.1f} / "
                     f"{max(d):+.1f}) | {sum(x >= 0 for x in d)} of {len(d)} | "

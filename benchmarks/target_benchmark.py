@@ -59,13 +59,28 @@ def parse():
                     help="frames x height x width (default: the proxy's evaluation latent, "
                          "5x16x16 for wan and hunyuan, 5x8x8 for ltxv)")
     ap.add_argument("--kinds", default="first,later,stored",
-                    help="which target rows: first, later, stored (comma-separated)")
+                    help="which target rows: first, later, stored, self (comma-separated; self: "
+                         "planned on the same prompt and seed's own earlier run)")
     ap.add_argument("--prompt-set", default="eval", choices=("eval", "calib"),
                     help="eval: the proxy's evaluation prompts (seeds 100+); calib: calibration "
                          "prompts 4.. (seeds 700+), for choosing constants (first_run_loo.py)")
     ap.add_argument("--first-run-shapes", default=None, metavar="M:S,...",
                     help="first-run predictions to measure: move power : sigma power pairs of "
                          "budget.call_scales (default: the shipped constants only)")
+    ap.add_argument("--placements", default=None, metavar="F,...",
+                    help="target rows with the online threshold at these fractions of the "
+                         "interval of thresholds that spend the budget (benchmarks/placement.py; "
+                         "default 0: the shipped rule); with --extend, the rows to add")
+    ap.add_argument("--match", type=int, default=0, metavar="TRIES",
+                    help="per target, search up to TRIES fixed thresholds for one that realises "
+                         "the same block runs (bisection from the target runs' equivalent "
+                         "thresholds): the front at the same runs, measured instead of "
+                         "interpolated between two other placements")
+    ap.add_argument("--extend", default=None, metavar="RESULTS_JSON",
+                    help="add matched thresholds to an earlier results.json (its rows are kept; "
+                         "only the uncached references, the matched thresholds and the target "
+                         "rows that --placements / --first-run-shapes ask for are sampled, for "
+                         "the cells and estimates it has)")
     ap.add_argument("--separate", action="store_true",
                     help="also measure per-cond (not shared) computed calls")
     ap.add_argument("--threads", type=int, default=1)
@@ -86,12 +101,24 @@ def main():
         a.samplers, a.steps, a.targets, a.thresholds, a.prompts = "euler", "8", "2", "0.1,0.3", 1
         a.estimates = "reuse"
         a.kinds = "first,later,stored"
+    earlier = None
+    if a.extend:        # sample as the earlier run did: its proxy, prompts, latent and cells
+        earlier = json.loads(Path(a.extend).read_text())
+        m, rs = earlier["meta"], earlier["rows"]
+        a.proxy, a.cfg, a.prompts = m["proxy"], m["cfg"], m["prompts"]
+        a.prompt_set = m.get("prompt_set", "eval")
+        a.latent = "x".join(str(v) for v in m["latent"][2:])
+        a.samplers = ",".join(dict.fromkeys(r["sampler"] for r in rs))
+        a.steps = ",".join(dict.fromkeys(str(r["steps"]) for r in rs))
+        a.estimates = ",".join(dict.fromkeys(r["estimate"] for r in rs))
+        a.match = a.match or 6
     load_pack()
     import torch
     import comfy.sd
     import comfy.utils
     import folder_paths
     import nodes
+    from benchmarks import placement
     from benchmarks.metrics import psnr, ssim
     from benchmarks.proxies import get_proxy
     from benchmarks.tables import interpolate_at
@@ -118,6 +145,7 @@ def main():
     else:       # calibration prompt 0 warms the later and stored rows' nodes
         prompts, seed0 = proxy.calib_prompts[4:4 + a.prompts], 700
     shipped = (pack_budget.MOVE_POWER, pack_budget.SIGMA_POWER)
+    placements = [float(x) for x in a.placements.split(",")] if a.placements else [0.0]
     shapes = ([tuple(float(v) for v in x.split(":")) for x in a.first_run_shapes.split(",")]
               if a.first_run_shapes else [shipped])
     kinds = a.kinds.split(",")
@@ -141,17 +169,20 @@ def main():
     thresholds = [float(t) for t in a.thresholds.split(",")]
     estimates = a.estimates.split(",")
     modes = [("shared", True)] + ([("separate", False)] if a.separate else [])
-    rows = []
+    rows = earlier["rows"] if earlier else []
     t_start = time.perf_counter()
     for sampler in a.samplers.split(","):
         for steps in (int(s) for s in a.steps.split(",")):
+            if earlier and not any(r["sampler"] == sampler and r["steps"] == steps
+                                   for r in rows):
+                continue
             refs = [run(model, p, seed0 + i, steps, sampler) for i, p in enumerate(prompts)]
             ref_blocks = statistics.mean(n for _, n in refs)
 
             def measure(make_each, label, **meta):
                 ps, ss, bl, extra = [], [], [], []
                 for i, p in enumerate(prompts):
-                    m = make_each()
+                    m = make_each(i, p)
                     out, n = run(m, p, seed0 + i, steps, sampler)
                     ps.append(psnr(out, refs[i][0]))
                     ss.append(ssim(out, refs[i][0]))
@@ -162,7 +193,7 @@ def main():
                 row = {"sampler": sampler, "steps": steps, "method": label, **meta,
                        "blocks": statistics.mean(bl), "reduction": red,
                        "psnr": _mean(ps), "psnr_worst": min(ps), "ssim": statistics.mean(ss),
-                       "ssim_worst": min(ss)}
+                       "ssim_worst": min(ss), "psnr_each": ps, "blocks_each": bl}
                 if extra and extra[0]:
                     eq = [e.get("equivalent_threshold") for e in extra]
                     row["equivalent_threshold"] = [x for x in eq if x is not None]
@@ -172,45 +203,64 @@ def main():
                 return row
 
             for est in estimates:
-                for t in thresholds:
+                if earlier and not any(r["sampler"] == sampler and r["steps"] == steps
+                                       and r["estimate"] == est for r in rows):
+                    continue
+                for t in thresholds if not earlier else ():
                     m = node(thresh=t, estimate=est)
-                    measure(lambda m=m: m, f"threshold {t:g}", kind="threshold", estimate=est,
+                    measure(lambda *_, m=m: m, f"threshold {t:g}", kind="threshold", estimate=est,
                             param=t)
-                for mode, shared in modes:
+                new_rows = not earlier or a.placements or a.first_run_shapes
+                for mode, shared in modes if new_rows else ():
                     TargetRule.SHARED = shared
-                    for r in targets:
+                    for r, place in ((r, f) for f in placements for r in targets):
+                        placement.use(place)
+                        tag = {"placement": place}
                         # first run: a fresh node per prompt (no profile of this schedule yet)
                         for shape in shapes if "first" in kinds else ():
                             pack_budget.MOVE_POWER, pack_budget.SIGMA_POWER = shape
                             extra = {} if shape == shipped else {"shape": list(shape)}
-                            measure(lambda r=r, est=est: node(target=r, estimate=est),
+                            measure(lambda *_, r=r, est=est: node(target=r, estimate=est),
                                     f"target {r:g} first", kind="first", estimate=est,
-                                    param=r, mode=mode, **extra)
+                                    param=r, mode=mode, **extra, **tag)
                         pack_budget.MOVE_POWER, pack_budget.SIGMA_POWER = shipped
                         # later runs: one node that sampled once before (another prompt/seed)
                         if "later" in kinds:
                             warm = node(target=r, estimate=est)
                             run(warm, proxy.calib_prompts[0], 999, steps, sampler)
-                            measure(lambda w=warm: w, f"target {r:g} later", kind="later",
-                                    estimate=est, param=r, mode=mode)
+                            measure(lambda *_, w=warm: w, f"target {r:g} later", kind="later",
+                                    estimate=est, param=r, mode=mode, **tag)
                         # stored profile: another node stored this schedule's profile (another
                         # prompt/seed); each prompt's fresh node plans from the store
                         if "stored" in kinds:
                             run(node(target=r, estimate=est, store=True),
                                 proxy.calib_prompts[0], 999, steps, sampler)
-                            measure(lambda r=r, est=est: node(target=r, estimate=est,
-                                                              store=True),
+                            measure(lambda *_, r=r, est=est: node(target=r, estimate=est,
+                                                                  store=True),
                                     f"target {r:g} stored", kind="stored", estimate=est,
-                                    param=r, mode=mode)
+                                    param=r, mode=mode, **tag)
+                        # self: the node sampled this very prompt and seed before, so it plans
+                        # on (nearly) this run's own distances: the limit of any prediction
+                        if "self" in kinds:
+                            def warmed(i, p, r=r, est=est):
+                                m = node(target=r, estimate=est)
+                                run(m, p, seed0 + i, steps, sampler)
+                                return m
+                            measure(warmed, f"target {r:g} self", kind="self", estimate=est,
+                                    param=r, mode=mode, **tag)
                     TargetRule.SHARED = True
+                    placement.use(0.0)
+                if a.match:
+                    match_front(rows, sampler, steps, est, a.match, measure, node)
             Path(a.out).mkdir(parents=True, exist_ok=True)
             (Path(a.out) / "partial.json").write_text(json.dumps(rows, default=str))
             print(f"{sampler} {steps} steps done ({time.perf_counter() - t_start:.0f}s)",
                   flush=True)
 
-    # the threshold front at the reduction each target run realised
+    # the threshold front at the reduction each target run realised (a matched threshold,
+    # where one was found, is a point of the front at exactly that reduction)
     for r in rows:
-        if r["kind"] in ("first", "later", "stored"):
+        if r["kind"] in KINDS:
             front = [x for x in rows if x["kind"] == "threshold" and x["sampler"] == r["sampler"]
                      and x["steps"] == r["steps"] and x["estimate"] == r["estimate"]]
             r["front_psnr"] = interpolate_at([(x["reduction"], x["psnr"]) for x in front],
@@ -219,17 +269,71 @@ def main():
                                                     for x in front], r["reduction"])
             r["front_ssim"] = interpolate_at([(x["reduction"], x["ssim"]) for x in front],
                                              r["reduction"])
+            r["front_exact"] = any(abs(x["reduction"] - r["reduction"]) < 1e-9 for x in front)
             r["error"] = r["reduction"] / r["param"] - 1
+    if earlier:
+        old = earlier["meta"]
+        meta_extra = {"extended_by": " ".join(["benchmarks/target_benchmark.py"] + sys.argv[1:])}
     meta = {"command": " ".join(["benchmarks/target_benchmark.py"] + sys.argv[1:]),
             "proxy": a.proxy, "prompt_set": a.prompt_set, "shipped_shape": list(shipped),
-            "prompts": len(prompts), "cfg": a.cfg, "latent": list(latent.shape),
+            "match": a.match, "prompts": len(prompts), "cfg": a.cfg, "latent": list(latent.shape),
             "model": Path(a.model).name, "seconds": round(time.perf_counter() - t_start),
             "machine": f"{platform.machine()}, {a.threads} torch threads, torch {torch.__version__}"}
+    if earlier:
+        meta = {**old, **meta_extra, "match": a.match,
+                "seconds": old["seconds"] + meta["seconds"]}
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "results.json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=1,
                                                  default=str))
     print(write_tables(out, meta, rows))
+
+
+def next_threshold(known, goal_blocks, hints=()):
+    """The next fixed threshold to sample in the search for one that realises `goal_blocks`
+    (mean block executions), from the (threshold, blocks) pairs sampled so far: None when one
+    already does, or when the sampled ones leave no gap to search. A hint (the target runs'
+    equivalent thresholds) inside the gap comes first; else the geometric middle of the gap
+    (half the smallest threshold, or twice the largest, where the gap is open)."""
+    if any(abs(b - goal_blocks) < 1e-9 for _, b in known):
+        return None
+    more = [t for t, b in known if b > goal_blocks]        # too many block runs: raise it
+    fewer = [t for t, b in known if b < goal_blocks]
+    lo, hi = (max(more) if more else None), (min(fewer) if fewer else None)
+    if lo is not None and hi is not None and lo >= hi:
+        return None
+    tried = {t for t, _ in known}
+    for h in hints:
+        if h not in tried and (lo is None or h > lo) and (hi is None or h < hi):
+            return h
+    if lo is None:
+        return hi / 2 if hi and hi > 1e-6 else None
+    if hi is None:
+        return lo * 2 if lo < 100 else None
+    mid = math.sqrt(lo * hi) if lo > 0 else hi / 2
+    return None if hi - lo < 1e-7 * hi else mid
+
+
+def match_front(rows, sampler, steps, est, tries, measure, node):
+    """Per distinct block count of the target rows of one cell and skip estimate: sample
+    fixed thresholds (kind "threshold", matched True) until one realises the same mean block
+    executions, at most `tries` per count. The search only bisects the sweep's own gaps (it
+    takes no hint from the target rows), so the front does not lean on the method it judges:
+    many thresholds make the same number of computes, at other calls, with other PSNR."""
+    cell = [r for r in rows if r["sampler"] == sampler and r["steps"] == steps
+            and r["estimate"] == est]
+    goals = dict.fromkeys(r["blocks"] for r in cell if r["kind"] in KINDS)
+    for goal in goals:
+        for _ in range(tries):
+            known = [(r["param"], r["blocks"]) for r in rows if r["kind"] == "threshold"
+                     and r["sampler"] == sampler and r["steps"] == steps
+                     and r["estimate"] == est]
+            t = next_threshold(known, goal)
+            if t is None:
+                break
+            m = node(thresh=t, estimate=est)
+            measure(lambda *_, m=m: m, f"threshold {t:.4g} (matched)", kind="threshold",
+                    estimate=est, param=t, matched=True)
 
 
 def write_tables(out: Path, meta, rows) -> str:
@@ -260,13 +364,17 @@ def _delta(r, key="psnr"):
     return r[key] - front
 
 
+def _place(r) -> float:
+    return r.get("placement", 0.0)      # rows from before the placement existed: 0
+
+
 def _groups(rows):
-    """(skip estimate, mode, its target rows) for each pair present, in the rows' order."""
+    """(skip estimate, mode, placement, its target rows) for each present, in the rows' order."""
     for est in dict.fromkeys(r["estimate"] for r in rows):
         for mode in dict.fromkeys(r.get("mode") for r in rows if r.get("mode")):
             sel = [r for r in rows if r["estimate"] == est and r.get("mode") == mode]
-            if sel:
-                yield est, mode, sel
+            for place in dict.fromkeys(_place(r) for r in sel):
+                yield est, mode, place, [r for r in sel if _place(r) == place]
 
 
 def render(meta, rows) -> str:
@@ -278,8 +386,8 @@ def render(meta, rows) -> str:
              "in brackets). PSNR dB mean / worst over the prompts against the uncached run; "
              "front = the fixed-threshold sweep (same skip estimate) interpolated at the same "
              "reduction; delta = target mean PSNR - front mean PSNR.", ""]
-    for est, mode, sel in _groups(rows):
-        lines += [f"### skip_estimate {est}, {mode} computed calls", "",
+    for est, mode, place, sel in _groups(rows):
+        lines += [f"### skip_estimate {est}, {mode} computed calls, placement {place:g}", "",
                   "| sampler | steps | target | run | reduction (error) | PSNR mean / worst "
                   "| SSIM mean / worst | front PSNR mean / worst | delta dB | equivalent "
                   "threshold |",
@@ -300,7 +408,8 @@ def render(meta, rows) -> str:
               "|---|---:|---|---:|---:|---:|"]
     for r in rows:
         if r["kind"] == "threshold":
-            lines.append(f"| {r['sampler']} | {r['steps']} | {r['estimate']} | {r['param']:g} | "
+            mark = " (matched)" if r.get("matched") else ""
+            lines.append(f"| {r['sampler']} | {r['steps']} | {r['estimate']} | {r['param']:.4g}{mark} | "
                          f"{r['reduction']:.2f}x | {_f(r['psnr'])} / {_f(r['psnr_worst'])} |")
     return "\n".join(lines) + "\n"
 
@@ -310,7 +419,7 @@ def _kind(r) -> str:
     return r["kind"] if not shape else f"{r['kind']} (move^{shape[0]:g} / sigma^{shape[1]:g})"
 
 
-KINDS = ("first", "later", "stored")
+KINDS = ("first", "later", "stored", "self")
 
 
 def render_summary(rows) -> str:
@@ -318,14 +427,14 @@ def render_summary(rows) -> str:
     later and the stored-profile run next to the front, then the mean / min / max delta over
     the cells. First runs with another prediction than the shipped one (shape) are left out."""
     lines = []
-    for est, mode, sel in _groups(rows):
+    for est, mode, place, sel in _groups(rows):
         sel = [r for r in sel if not r.get("shape")]
         cells = {}
         for r in sel:
             cells.setdefault((r["sampler"], r["steps"], r["param"]), {})[r["kind"]] = r
         present = [k for k in KINDS if any(k in c for c in cells.values())]
         names = " / ".join(present)
-        lines += [f"#### skip_estimate {est}, {mode} computed calls", "",
+        lines += [f"#### skip_estimate {est}, {mode} computed calls, placement {place:g}", "",
                   f"| sampler | steps | target | reduction {names} | "
                   + " | ".join(f"{k} PSNR mean / worst" for k in present)
                   + f" | front PSNR mean / worst | delta {names} dB |",
@@ -355,7 +464,11 @@ def render_summary(rows) -> str:
                 f"{len(d)} cells), worst prompt {statistics.mean(dw):+.2f} dB (min "
                 f"{min(dw):+.2f}); reduction within 5% of the target in "
                 f"{sum(e <= 0.05 for e in err)} of {len(err)} cells (largest error "
-                f"{100 * max(err):.1f}%)")
+                f"{100 * max(err):.1f}%)"
+                + (f"; the front measured at the same runs (a matched threshold) in "
+                   f"{sum(bool(r.get('front_exact')) for r in sel if r['kind'] == kind)} of "
+                   f"{len(err)} cells, interpolated in the others"
+                   if any("front_exact" in r for r in sel) else ""))
         lines.append("")
     return "\n".join(lines) + "\n"
 

@@ -131,7 +131,7 @@ def test_target_benchmark_quick(proxy, tmp_path):
     if not model.exists():
         pytest.skip(f"models/{model.name} is committed; run scripts/train_proxy.py --proxy {proxy}")
     r = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "target_benchmark.py"),
-                        "--quick", "--proxy", proxy, "--out", str(tmp_path)],
+                        "--quick", "--proxy", proxy, "--match", "2", "--out", str(tmp_path)],
                        capture_output=True, text=True, timeout=900)
     assert r.returncode == 0, r.stderr[-3000:]
     res = json.loads((tmp_path / "results.json").read_text())
@@ -144,11 +144,30 @@ def test_target_benchmark_quick(proxy, tmp_path):
             assert row["reduction"] == 2.0 and row["error"] == 0.0, row
             assert row["planned"] == [row["kind"] != "first"], row
             assert row["plan"] == [plans[row["kind"]]], row
-            assert "front_psnr" in row
+            assert "front_psnr" in row and row["placement"] == 0.0
+            # the 0.3 threshold of the quick sweep makes 4 computes too: the front is measured
+            assert row["front_exact"], row
     assert "| euler | 8 | 2x | first |" in (tmp_path / "table.md").read_text()
     summary = (tmp_path / "summary.md").read_text()
     assert "| euler | 8 | 2x | 2.00x / 2.00x / 2.00x |" in summary
     assert summary.count("reduction within 5% of the target in 1 of 1 cells") == 3
+
+
+def test_matched_threshold_search():
+    """The search for a fixed threshold that realises a target run's block executions bisects
+    the sweep's own gaps (geometric middle), takes hints inside the gap first, and stops where
+    one realises them or where no gap is left."""
+    sys.path.insert(0, str(ROOT / "devtools"))
+    sys.path.insert(0, str(ROOT))
+    import math
+    from benchmarks.target_benchmark import next_threshold
+    known = [(0.1, 80.0), (0.4, 40.0)]            # (threshold, mean block executions)
+    assert math.isclose(next_threshold(known, 60.0), 0.2)
+    assert next_threshold(known, 60.0, hints=[0.3, 0.05]) == 0.3
+    assert next_threshold(known + [(0.2, 60.0)], 60.0) is None
+    assert next_threshold([(0.2, 60.0)], 80.0) == 0.1         # open below: half the smallest
+    assert next_threshold([(0.2, 60.0)], 40.0) == 0.4         # open above: twice the largest
+    assert next_threshold([(0.3, 80.0), (0.2, 40.0)], 60.0) is None     # not monotone: stop
 
 
 def _import_graph() -> dict[str, set[str]]:

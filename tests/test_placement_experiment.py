@@ -1,0 +1,85 @@
+"""The placement experiment (benchmarks/placement.py): the online threshold at a fraction of the
+interval of thresholds that spend target_speedup's budget. Pure python on toy sequences."""
+from __future__ import annotations
+
+import random
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks.placement import placed_threshold, use  # noqa: E402
+from comfyui_teacache.teacache_core import budget  # noqa: E402
+from test_target_budget import _greedy  # noqa: E402
+
+
+def _online(d, forced, k, ms, placement):
+    """Decide every call with the online threshold on the exact distances to come."""
+    sel, acc, run, made = [], 0.0, 0, 0
+    for j in range(len(d)):
+        if forced[j]:
+            c = True
+        else:
+            acc += d[j]
+            tau = placed_threshold(acc, d[j + 1:], forced[j + 1:], k - made, ms, run,
+                                     placement=placement)
+            c = acc >= tau or (ms and run >= ms)
+        sel.append(c)
+        made += c
+        acc, run = (0.0, 0) if c else (acc, run + 1)
+    return sel
+
+
+def test_placement_inside_the_interval_spends_the_budget_exactly():
+    """Any placement in the interval of thresholds that spend the budget makes the same number
+    of computes on the exact distances (the budget, where the thresholds can spend it)."""
+    rng = random.Random(1)
+    for _ in range(300):
+        n, ms = rng.randint(3, 30), rng.choice([0, 0, 2, 3])
+        d = [None] + [rng.random() ** 3 + 1e-3 for _ in range(n - 1)]
+        forced = [i == 0 or i == n - 1 for i in range(n)]
+        k = rng.randint(budget.min_computes(forced, ms), n)
+        made = {f: sum(_online(d, forced, k, ms, f)) for f in (0.0, 0.5, 0.9)}
+        assert made[0.5] == made[0.0] <= k
+        assert made[0.9] == made[0.0]
+
+
+def test_placement_is_a_fraction_of_the_interval_of_thresholds():
+    d = [0.05, 0.1, 0.2, 0.1, 0.3, 0.1, 0.1, 0.2, 0.1, 0.1]     # the calls after this one
+    forced = [False] * 9 + [True]
+    lo = placed_threshold(0.0, d, forced, 4, placement=0.0)
+    mid = placed_threshold(0.0, d, forced, 4, placement=0.5)
+    top = placed_threshold(0.0, d, forced, 3, placement=0.0)    # one compute less
+    assert lo < mid < top
+    assert mid == pytest.approx((lo + top) / 2, rel=1e-6)
+    assert budget.greedy_computes(0.0, d, forced, lo) == 4
+    assert budget.greedy_computes(0.0, d, forced, mid) == 4
+    assert budget.greedy_computes(0.0, d, forced, top) == 3
+    # where the interval is empty (the computes jump by two) every placement is its edge
+    u = [0.1] * 9
+    assert placed_threshold(0.0, u, forced[1:], 4, placement=0.5) == \
+        budget.online_threshold(0.0, u, forced[1:], 4)
+    # the same number of computes, not at the same calls: the smallest threshold computes each
+    # call as early as it may and leaves the longest stretch uncomputed before the last call
+    d = [0.3, 0.1, 0.3, 0.1, 0.2, 0.2, 0.3, 0.1]
+    forced = [False] * 7 + [True]
+    early, spread = (_greedy([None] + d, [True] + forced,
+                             placed_threshold(0.0, d, forced, 3, placement=f))
+                     for f in (0.0, 0.5))
+    assert early == [True, False, False, True, False, False, True, False, True]
+    assert spread == [True, False, False, True, False, False, False, True, True]
+
+
+def test_use_switches_the_rule_and_back():
+    shipped = budget.online_threshold
+    d, forced = [0.3, 0.1, 0.3, 0.1, 0.2, 0.2, 0.3, 0.1], [False] * 7 + [True]
+    try:
+        use(0.5)
+        assert budget.online_threshold(0.0, d, forced, 3) == placed_threshold(0.0, d, forced, 3,
+                                                                              placement=0.5)
+        assert budget.online_threshold(0.0, d, forced, 3) > shipped(0.0, d, forced, 3)
+    finally:
+        use(0.0)
+    assert budget.online_threshold is shipped
