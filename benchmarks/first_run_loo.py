@@ -38,6 +38,11 @@ from pathlib import Path
 MARGIN = 0.3
 
 
+def _name(shape) -> str:
+    """"M : S", with ", warm-up W" for a first-run warm-up (target_variants.use_warmup)."""
+    return f"{shape[0]:g} : {shape[1]:g}" + (f", warm-up {shape[2]:g}" if len(shape) > 2 else "")
+
+
 def shape_of(row, shipped) -> tuple:
     return tuple(row.get("shape") or shipped)
 
@@ -93,17 +98,17 @@ def render(tables: dict, shipped) -> str:
     for s in shapes:
         mark = " (shipped before)" if s == tuple(shipped) else ""
         cells = [" / ".join(f"{tables[p][s][e][0]:+.2f}" for e in ests) for p in proxies]
-        lines.append(f"| {s[0]:g} : {s[1]:g}{mark} | " + " | ".join(cells) + " |")
+        lines.append(f"| {_name(s)}{mark} | " + " | ".join(cells) + " |")
     lines += ["", "| held out | tuned on | pick | its tuning score (smaller of the two) | "
               "the held-out proxy's calibration score (not the result) |", "|---|---|---|---:|---:|"]
     for held in proxies:
         rest = [p for p in proxies if p != held]
         s = pick(tables, rest, tuple(shipped))
-        lines.append(f"| {held} | {' + '.join(rest)} | {s[0]:g} : {s[1]:g} | "
+        lines.append(f"| {held} | {' + '.join(rest)} | {_name(s)} | "
                      f"{min(score(tables[p][s]) for p in rest):+.2f} | "
                      f"{score(tables[held][s]):+.2f} |")
     s = pick(tables, proxies, tuple(shipped))
-    lines += ["", f"All {len(proxies)} proxies together pick {s[0]:g} : {s[1]:g} (in-sample "
+    lines += ["", f"All {len(proxies)} proxies together pick {_name(s)} (in-sample "
               f"score {min(score(tables[p][s]) for p in proxies):+.2f})."]
     return "\n".join(lines) + "\n"
 
@@ -134,7 +139,7 @@ def held_out(tables: dict, evals: dict, shipped) -> str:
                       if r.get("front_psnr_worst") is not None and math.isfinite(r["psnr_worst"])]
                 err = [abs(r["reduction"] / r["param"] - 1) for r in sel]
                 label = kind if kind != "first" else (
-                    f"first, {shape[0]:g} : {shape[1]:g} "
+                    f"first, {_name(shape)} "
                     + ("(the pick, held out)" if shape == s else "(not the pick)"))
                 if len(places) > 1:
                     label += f", placement {place:g}"

@@ -64,12 +64,13 @@ def parse():
     ap.add_argument("--prompt-set", default="eval", choices=("eval", "calib"),
                     help="eval: the proxy's evaluation prompts (seeds 100+); calib: calibration "
                          "prompts 4.. (seeds 700+), for choosing constants (first_run_loo.py)")
-    ap.add_argument("--first-run-shapes", default=None, metavar="M:S,...",
+    ap.add_argument("--first-run-shapes", default=None, metavar="M:S[:W],...",
                     help="first-run predictions to measure: move power : sigma power pairs of "
-                         "budget.call_scales (default: the shipped constants only)")
+                         "budget.call_scales, optionally : a first-run warm-up fraction W "
+                         "(benchmarks/target_variants.py; default: the shipped constants only)")
     ap.add_argument("--placements", default=None, metavar="F,...",
                     help="target rows with the online threshold at these fractions of the "
-                         "interval of thresholds that spend the budget (benchmarks/placement.py; "
+                         "interval of thresholds that spend the budget (benchmarks/target_variants.py; "
                          "default 0: the shipped rule); with --extend, the rows to add")
     ap.add_argument("--match", type=int, default=0, metavar="TRIES",
                     help="per target, search up to TRIES fixed thresholds for one that realises "
@@ -118,7 +119,7 @@ def main():
     import comfy.utils
     import folder_paths
     import nodes
-    from benchmarks import placement
+    from benchmarks import target_variants as variants
     from benchmarks.metrics import psnr, ssim
     from benchmarks.proxies import get_proxy
     from benchmarks.tables import interpolate_at
@@ -146,7 +147,7 @@ def main():
         prompts, seed0 = proxy.calib_prompts[4:4 + a.prompts], 700
     shipped = (pack_budget.MOVE_POWER, pack_budget.SIGMA_POWER)
     placements = [float(x) for x in a.placements.split(",")] if a.placements else [0.0]
-    shapes = ([tuple(float(v) for v in x.split(":")) for x in a.first_run_shapes.split(",")]
+    shapes = ([_shape(x) for x in a.first_run_shapes.split(",")]
               if a.first_run_shapes else [shipped])
     kinds = a.kinds.split(",")
 
@@ -214,16 +215,18 @@ def main():
                 for mode, shared in modes if new_rows else ():
                     TargetRule.SHARED = shared
                     for r, place in ((r, f) for f in placements for r in targets):
-                        placement.use(place)
+                        variants.use(place)
                         tag = {"placement": place}
                         # first run: a fresh node per prompt (no profile of this schedule yet)
                         for shape in shapes if "first" in kinds else ():
-                            pack_budget.MOVE_POWER, pack_budget.SIGMA_POWER = shape
+                            pack_budget.MOVE_POWER, pack_budget.SIGMA_POWER = shape[:2]
+                            variants.use_warmup(shape[2] if len(shape) > 2 else 0.0)
                             extra = {} if shape == shipped else {"shape": list(shape)}
                             measure(lambda *_, r=r, est=est: node(target=r, estimate=est),
                                     f"target {r:g} first", kind="first", estimate=est,
                                     param=r, mode=mode, **extra, **tag)
                         pack_budget.MOVE_POWER, pack_budget.SIGMA_POWER = shipped
+                        variants.use_warmup(0.0)
                         # later runs: one node that sampled once before (another prompt/seed)
                         if "later" in kinds:
                             warm = node(target=r, estimate=est)
@@ -249,7 +252,7 @@ def main():
                             measure(warmed, f"target {r:g} self", kind="self", estimate=est,
                                     param=r, mode=mode, **tag)
                     TargetRule.SHARED = True
-                    placement.use(0.0)
+                    variants.use(0.0)
                 if a.match:
                     match_front(rows, sampler, steps, est, a.match, measure, node)
             Path(a.out).mkdir(parents=True, exist_ok=True)
@@ -287,6 +290,12 @@ def main():
     (out / "results.json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=1,
                                                  default=str))
     print(write_tables(out, meta, rows))
+
+
+def _shape(text) -> tuple:
+    """"M:S" or "M:S:W" (W, the first-run warm-up fraction, left out when 0)."""
+    v = tuple(float(x) for x in text.split(":"))
+    return v[:2] if len(v) > 2 and v[2] == 0 else v
 
 
 def next_threshold(known, goal_blocks, hints=()):

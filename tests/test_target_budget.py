@@ -136,4 +136,3 @@ def test_equivalent_thresholds():
     thr = budget.equivalent_fixed_threshold(d, forced, 3)
     assert budget.threshold_computes(d, forced, thr) == 3
     assert budget.threshold_computes(d, forced, thr * 0.99) > 3
-

@@ -1,19 +1,29 @@
-"""Experiment (not shipped): where target_speedup's online threshold sits among the thresholds
-that spend the budget.
+"""Experiments on target_speedup's rule (not shipped; target_benchmark.py measures them).
 
+**Placement**: where the online threshold sits among the thresholds that spend the budget.
 Every threshold from the smallest that makes at most the budget's computes on the distances
 predicted (budget.online_threshold, what the pack ships: fraction 0) up to the smallest that
 makes one compute less (fraction 1) makes the same number of computes, but not at the same
 calls: the smallest computes each call as early as it may and leaves the most distance
 uncomputed before the last call. `placed_threshold` sits at a fraction of that interval;
-`use(f)` makes the pack's TargetRule use it (target_benchmark.py --placements). Measured in
-BENCHMARKS.md (target_speedup, "the front at the same runs"): no clear win, so not shipped.
+`use(f)` makes the pack's TargetRule use it (target_benchmark.py --placements).
+
+**First-run warm-up**: on a first run (no profile to plan on), compute the first calls of the
+schedule (a fraction of them) before the prediction places the rest; the official TeaCache's
+retention steps force the first steps the same way. `use_warmup(f)`; target_benchmark.py
+--first-run-shapes M:S:W.
+
+Measured in BENCHMARKS.md (target_speedup, "the front at the same runs").
 """
 from __future__ import annotations
 
+import math
+
 from comfyui_teacache.teacache_core import budget
+from comfyui_teacache.teacache_core.target import TargetRule
 
 SHIPPED = budget.online_threshold
+SHIPPED_CHOOSE = TargetRule._choose
 
 
 def placed_threshold(accumulated: float, future, forced, budget_left: int, max_skips: int = 0,
@@ -39,3 +49,17 @@ def use(placement: float):
     def online_threshold(*args, **kwargs):
         return placed_threshold(*args, placement=placement, **kwargs)
     budget.online_threshold = online_threshold
+
+
+def use_warmup(fraction: float):
+    """Make the pack's target rule compute the first ceil(fraction x calls) calls of a first
+    run (those the budget leaves it free to choose); 0: the shipped rule."""
+    if fraction <= 0:
+        TargetRule._choose = SHIPPED_CHOOSE
+        return
+
+    def _choose(self, run, cb, j, acc, left, future, fut_forced):
+        if cb.earlier is None and j < math.ceil(fraction * (j + 1 + len(future))):
+            return True, "target: first-run warm-up"
+        return SHIPPED_CHOOSE(self, run, cb, j, acc, left, future, fut_forced)
+    TargetRule._choose = _choose

@@ -1,5 +1,6 @@
-"""The placement experiment (benchmarks/placement.py): the online threshold at a fraction of the
-interval of thresholds that spend target_speedup's budget. Pure python on toy sequences."""
+"""target_speedup experiments (benchmarks/target_variants.py): the online threshold at a fraction
+of the interval of thresholds that spend the budget (pure python on toy sequences), and the
+first-run warm-up (the rule on toy calls)."""
 from __future__ import annotations
 
 import random
@@ -8,10 +9,12 @@ from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.append(str(Path(__file__).resolve().parents[1]))    # after ComfyUI: its `nodes` first
 
-from benchmarks.placement import placed_threshold, use  # noqa: E402
+from benchmarks.target_variants import placed_threshold, use, use_warmup  # noqa: E402
 from comfyui_teacache.teacache_core import budget  # noqa: E402
+from comfyui_teacache.teacache_core.target import TargetRule  # noqa: E402
+from harness import summary  # noqa: E402
 from test_target_budget import _greedy  # noqa: E402
 
 
@@ -83,3 +86,31 @@ def test_use_switches_the_rule_and_back():
     finally:
         use(0.0)
     assert budget.online_threshold is shipped
+
+
+def test_first_run_warm_up_computes_the_first_calls_and_keeps_the_budget(model_dir):
+    """On a tiny real Wan through ComfyUI's sampler: with the warm-up a first run computes its
+    first ceil(W x calls) calls and still exactly K in all; a later run (planned on the first
+    one's profile) has no warm-up; use_warmup(0) restores the shipped rule."""
+    import tiny_models as tm
+    from test_target import run, target
+    model = tm.load(tm.build_wan(model_dir / "wan_warmup.safetensors", num_layers=2, seed=31))
+    shipped = TargetRule._choose
+    try:
+        use_warmup(0.25)
+        m = target(model, 2.0)
+        run(m, steps=12)
+        branches = summary(m)["branches"]
+        for recs in branches.values():
+            assert [r["computed"] for r in recs[:3]] == [True, True, True]
+            assert sum(r["computed"] for r in recs) == 6
+        # the cond that decides first at a call warms up; the other follows it (shared)
+        for j in (1, 2):
+            assert "target: first-run warm-up" in {recs[j]["reason"] for recs in branches.values()}
+        run(m, steps=12, seed=6)                         # a later run: planned, no warm-up
+        for recs in summary(m)["branches"].values():
+            assert not any("warm-up" in (r["reason"] or "") for r in recs)
+            assert sum(r["computed"] for r in recs) == 6
+    finally:
+        use_warmup(0.0)
+    assert TargetRule._choose is shipped
