@@ -425,7 +425,10 @@ def render(meta, rows) -> str:
 
 def _kind(r) -> str:
     shape = r.get("shape")
-    return r["kind"] if not shape else f"{r['kind']} (move^{shape[0]:g} / sigma^{shape[1]:g})"
+    if not shape:
+        return r["kind"]
+    warm = f", warm-up {shape[2]:g}" if len(shape) > 2 else ""
+    return f"{r['kind']} (move^{shape[0]:g} / sigma^{shape[1]:g}{warm})"
 
 
 KINDS = ("first", "later", "stored", "self")
