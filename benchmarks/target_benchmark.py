@@ -74,9 +74,9 @@ def parse():
                          "default 0: the shipped rule); with --extend, the rows to add")
     ap.add_argument("--match", type=int, default=0, metavar="TRIES",
                     help="per target, search up to TRIES fixed thresholds for one that realises "
-                         "the same block runs (bisection from the target runs' equivalent "
-                         "thresholds): the front at the same runs, measured instead of "
-                         "interpolated between two other placements")
+                         "the same block runs (bisection in the sweep's own gaps): the front at "
+                         "the same runs, measured instead of interpolated between two other "
+                         "placements")
     ap.add_argument("--extend", default=None, metavar="RESULTS_JSON",
                     help="add matched thresholds to an earlier results.json (its rows are kept; "
                          "only the uncached references, the matched thresholds and the target "
@@ -274,17 +274,15 @@ def main():
                                              r["reduction"])
             r["front_exact"] = any(abs(x["reduction"] - r["reduction"]) < 1e-9 for x in front)
             r["error"] = r["reduction"] / r["param"] - 1
-    if earlier:
-        old = earlier["meta"]
-        meta_extra = {"extended_by": " ".join(["benchmarks/target_benchmark.py"] + sys.argv[1:])}
-    meta = {"command": " ".join(["benchmarks/target_benchmark.py"] + sys.argv[1:]),
+    command = " ".join(["benchmarks/target_benchmark.py"] + sys.argv[1:])
+    meta = {"command": command,
             "proxy": a.proxy, "prompt_set": a.prompt_set, "shipped_shape": list(shipped),
             "match": a.match, "prompts": len(prompts), "cfg": a.cfg, "latent": list(latent.shape),
             "model": Path(a.model).name, "seconds": round(time.perf_counter() - t_start),
             "machine": f"{platform.machine()}, {a.threads} torch threads, torch {torch.__version__}"}
-    if earlier:
-        meta = {**old, **meta_extra, "match": a.match,
-                "seconds": old["seconds"] + meta["seconds"]}
+    if earlier:         # the earlier run's meta, and what extended it
+        meta = {**earlier["meta"], "extended_by": command, "match": a.match,
+                "seconds": earlier["meta"]["seconds"] + meta["seconds"]}
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "results.json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=1,
