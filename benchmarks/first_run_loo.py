@@ -39,26 +39,44 @@ MARGIN = 0.3
 
 
 def _name(shape) -> str:
-    """"M : S", with ", warm-up W" for a first-run warm-up (target_variants.use_warmup)."""
-    return f"{shape[0]:g} : {shape[1]:g}" + (f", warm-up {shape[2]:g}" if len(shape) > 2 else "")
+    """"M : S" (a placement: "placement F"), with ", warm-up W" for a first-run warm-up (target_variants.use_warmup) and
+    ", recent R" for a recent fit (target_variants.use_recent)."""
+    if isinstance(shape, float):
+        return f"placement {shape:g}"
+    extra = (f", warm-up {shape[2]:g}" if len(shape) > 2 and shape[2] else "") + \
+        (f", recent {shape[3]:g}" if len(shape) > 3 and shape[3] else "")
+    return f"{shape[0]:g} : {shape[1]:g}" + extra
 
 
 def shape_of(row, shipped) -> tuple:
     return tuple(row.get("shape") or shipped)
 
 
-def scores(res) -> dict:
-    """shape -> {estimate: (mean delta, min delta, mean worst-prompt delta, cells)} over the
-    first-run rows of one tuning run."""
+def variant_of(row, shipped, kind: str = "first"):
+    """What a tuning row measures: the first-run shape (kind "first"), or the placement of
+    the online threshold (kind "later": benchmarks/target_variants.placed_threshold)."""
+    return shape_of(row, shipped) if kind == "first" else float(row.get("placement", 0.0))
+
+
+def shipped_of(res, kind: str = "first"):
+    return tuple(res["meta"]["shipped_shape"]) if kind == "first" else 0.0
+
+
+def scores(res, kind: str = "first") -> dict:
+    """variant -> {estimate: (mean delta, min delta, mean worst-prompt delta, cells)} over the
+    rows of one kind (first: per shape; later: per placement) of one tuning run."""
     shipped = res["meta"]["shipped_shape"]
     out = {}
     for r in res["rows"]:
-        if r["kind"] != "first" or r.get("front_psnr") is None or not math.isfinite(r["psnr"]):
+        if r["kind"] != kind or r.get("front_psnr") is None or not math.isfinite(r["psnr"]):
+            continue
+        if kind == "later" and r.get("shape"):
             continue
         d = r["psnr"] - r["front_psnr"]
         dw = (r["psnr_worst"] - r["front_psnr_worst"]
               if r.get("front_psnr_worst") is not None else None)
-        out.setdefault(shape_of(r, shipped), {}).setdefault(r["estimate"], []).append((d, dw))
+        out.setdefault(variant_of(r, shipped, kind), {}).setdefault(r["estimate"], []).append(
+            (d, dw))
     table = {}
     for shape, per in out.items():
         table[shape] = {}
@@ -86,50 +104,59 @@ def pick(tables: dict, proxies, shipped, margin: float = MARGIN) -> tuple:
     return best
 
 
-def render(tables: dict, shipped) -> str:
+def _variant(shipped):
+    return tuple(shipped) if isinstance(shipped, (list, tuple)) else float(shipped)
+
+
+def render(tables: dict, shipped, kind: str = "first") -> str:
+    shipped = _variant(shipped)
     proxies = list(tables)
     shapes = sorted(set.intersection(*(set(t) for t in tables.values())))
     ests = sorted({e for t in tables.values() for s in t.values() for e in s})
-    lines = ["Tuning scores (calibration prompts): first runs' mean PSNR delta to the front, dB, "
+    what = "first runs'" if kind == "first" else "later runs'"
+    lines = [f"Tuning scores (calibration prompts): {what} mean PSNR delta to the front, dB, "
              "per skip estimate (" + " / ".join(ests) + "); the score is the smaller. A pick "
-             f"keeps the shipped shape unless another is more than {MARGIN:g} dB above it.", "",
-             "| move power : sigma power | " + " | ".join(proxies) + " |",
+             f"keeps the shipped rule unless another is more than {MARGIN:g} dB above it.", "",
+             ("| move power : sigma power | " if kind == "first" else
+              "| placement of the online threshold | ") + " | ".join(proxies) + " |",
              "|---|" + "---:|" * len(proxies)]
     for s in shapes:
-        mark = " (shipped before)" if s == tuple(shipped) else ""
+        mark = " (shipped before)" if s == shipped else ""
         cells = [" / ".join(f"{tables[p][s][e][0]:+.2f}" for e in ests) for p in proxies]
         lines.append(f"| {_name(s)}{mark} | " + " | ".join(cells) + " |")
     lines += ["", "| held out | tuned on | pick | its tuning score (smaller of the two) | "
               "the held-out proxy's calibration score (not the result) |", "|---|---|---|---:|---:|"]
     for held in proxies:
         rest = [p for p in proxies if p != held]
-        s = pick(tables, rest, tuple(shipped))
+        s = pick(tables, rest, shipped)
         lines.append(f"| {held} | {' + '.join(rest)} | {_name(s)} | "
                      f"{min(score(tables[p][s]) for p in rest):+.2f} | "
                      f"{score(tables[held][s]):+.2f} |")
-    s = pick(tables, proxies, tuple(shipped))
+    s = pick(tables, proxies, shipped)
     lines += ["", f"All {len(proxies)} proxies together pick {_name(s)} (in-sample "
               f"score {min(score(tables[p][s]) for p in proxies):+.2f})."]
     return "\n".join(lines) + "\n"
 
 
-def held_out(tables: dict, evals: dict, shipped) -> str:
-    """The goal table on the evaluation prompts: each proxy's first runs with its pick."""
+def held_out(tables: dict, evals: dict, shipped, kind: str = "first") -> str:
+    """The goal table on the evaluation prompts: each proxy's first runs with its pick (kind
+    "first"), or every placement's runs with the pick of the later runs' placement marked."""
+    shipped = _variant(shipped)
     lines = ["| held-out proxy | skip_estimate | run | delta to the front, mean (min / max) | "
              "cells >= front | cells within 0.3 dB | worst prompt delta, mean (min) | worst "
              "within 3 dB | reduction within 5% |", "|---|---|---|---:|---:|---:|---:|---:|---:|"]
     for held, res in evals.items():
         rest = [p for p in tables if p != held]
-        s = pick(tables, rest, tuple(shipped))
+        s = pick(tables, rest, shipped)
         ests = list(dict.fromkeys(r["estimate"] for r in res["rows"] if r["kind"] != "threshold"))
         firsts = sorted({shape_of(r, res["meta"]["shipped_shape"]) for r in res["rows"]
-                         if r["kind"] == "first"}, key=lambda x: x != s)
+                         if r["kind"] == "first"}, key=lambda x: kind == "first" and x != s)
         places = sorted({r.get("placement", 0.0) for r in res["rows"] if r["kind"] != "threshold"})
         for est, place in ((e, f) for e in ests for f in places):
-            for kind, shape in [("first", x) for x in firsts] + [("later", None), ("stored", None)]:
-                sel = [r for r in res["rows"] if r["kind"] == kind and r["estimate"] == est
+            for run, shape in [("first", x) for x in firsts] + [("later", None), ("stored", None)]:
+                sel = [r for r in res["rows"] if r["kind"] == run and r["estimate"] == est
                        and r.get("placement", 0.0) == place
-                       and (kind != "first"
+                       and (run != "first"
                             or shape_of(r, res["meta"]["shipped_shape"]) == shape)]
                 if not sel:
                     continue
@@ -138,11 +165,13 @@ def held_out(tables: dict, evals: dict, shipped) -> str:
                 dw = [r["psnr_worst"] - r["front_psnr_worst"] for r in sel
                       if r.get("front_psnr_worst") is not None and math.isfinite(r["psnr_worst"])]
                 err = [abs(r["reduction"] / r["param"] - 1) for r in sel]
-                label = kind if kind != "first" else (
-                    f"first, {_name(shape)} "
-                    + ("(the pick, held out)" if shape == s else "(not the pick)"))
+                label = run if run != "first" else f"first, {_name(shape)}"
+                if kind == "first" and run == "first":
+                    label += " (the pick, held out)" if shape == s else " (not the pick)"
                 if len(places) > 1:
                     label += f", placement {place:g}"
+                    if kind == "later":
+                        label += " (the pick, held out)" if place == s else " (not the pick)"
                 lines.append(
                     f"| {held} | {est} | {label} | {statistics.mean(d):+.2f} ({min(d):+.1f} / "
                     f"{max(d):+.1f}) | {sum(x >= 0 for x in d)} of {len(d)} | "
@@ -159,13 +188,17 @@ def main():
     ap.add_argument("--eval", nargs="*", default=[],
                     help="target_benchmark.py results.json on the evaluation prompts, one per "
                          "proxy: prints the held-out goal table")
+    ap.add_argument("--kind", default="first", choices=("first", "later"),
+                    help="first: choose the first-run shape; later: choose the placement of "
+                         "the later runs' online threshold (tuning runs with --kinds later "
+                         "--placements F,...)")
     a = ap.parse_args()
     tables, shipped = {}, None
     for path in a.results:
         res = json.loads(Path(path).read_text())
-        tables[res["meta"]["proxy"]] = scores(res)
-        shipped = res["meta"]["shipped_shape"]
-    text = render(tables, shipped)
+        tables[res["meta"]["proxy"]] = scores(res, a.kind)
+        shipped = shipped_of(res, a.kind)
+    text = render(tables, shipped, a.kind)
     if a.eval:
         evals = {}
         for path in a.eval:         # several runs of one proxy: their target rows together
@@ -175,7 +208,7 @@ def main():
                                                         if r["kind"] != "threshold"]
             else:
                 evals[res["meta"]["proxy"]] = res
-        text += "\n" + held_out(tables, evals, shipped)
+        text += "\n" + held_out(tables, evals, shipped, a.kind)
     print(text)
     if a.out:
         Path(a.out).write_text(text)

@@ -64,10 +64,11 @@ def parse():
     ap.add_argument("--prompt-set", default="eval", choices=("eval", "calib"),
                     help="eval: the proxy's evaluation prompts (seeds 100+); calib: calibration "
                          "prompts 4.. (seeds 700+), for choosing constants (first_run_loo.py)")
-    ap.add_argument("--first-run-shapes", default=None, metavar="M:S[:W],...",
+    ap.add_argument("--first-run-shapes", default=None, metavar="M:S[:W[:R]],...",
                     help="first-run predictions to measure: move power : sigma power pairs of "
                          "budget.call_scales, optionally : a first-run warm-up fraction W "
-                         "(benchmarks/target_variants.py; default: the shipped constants only)")
+                         "and : a recent fit R (benchmarks/target_variants.py; default: the "
+                         "shipped constants only)")
     ap.add_argument("--placements", default=None, metavar="F,...",
                     help="target rows with the online threshold at these fractions of the "
                          "interval of thresholds that spend the budget (benchmarks/target_variants.py; "
@@ -221,12 +222,14 @@ def main():
                         for shape in shapes if "first" in kinds else ():
                             pack_budget.MOVE_POWER, pack_budget.SIGMA_POWER = shape[:2]
                             variants.use_warmup(shape[2] if len(shape) > 2 else 0.0)
+                            variants.use_recent(shape[3] if len(shape) > 3 else 0.0)
                             extra = {} if shape == shipped else {"shape": list(shape)}
                             measure(lambda *_, r=r, est=est: node(target=r, estimate=est),
                                     f"target {r:g} first", kind="first", estimate=est,
                                     param=r, mode=mode, **extra, **tag)
                         pack_budget.MOVE_POWER, pack_budget.SIGMA_POWER = shipped
                         variants.use_warmup(0.0)
+                        variants.use_recent(0.0)
                         # later runs: one node that sampled once before (another prompt/seed)
                         if "later" in kinds:
                             warm = node(target=r, estimate=est)
@@ -291,9 +294,12 @@ def main():
 
 
 def _shape(text) -> tuple:
-    """"M:S" or "M:S:W" (W, the first-run warm-up fraction, left out when 0)."""
+    """"M:S", "M:S:W" or "M:S:W:R" (W, the first-run warm-up fraction; R, the recent fit's
+    calls; trailing zeros left out)."""
     v = tuple(float(x) for x in text.split(":"))
-    return v[:2] if len(v) > 2 and v[2] == 0 else v
+    while len(v) > 2 and v[-1] == 0:
+        v = v[:-1]
+    return v
 
 
 def next_threshold(known, goal_blocks, hints=()):
@@ -425,8 +431,8 @@ def _kind(r) -> str:
     shape = r.get("shape")
     if not shape:
         return r["kind"]
-    warm = f", warm-up {shape[2]:g}" if len(shape) > 2 else ""
-    return f"{r['kind']} (move^{shape[0]:g} / sigma^{shape[1]:g}{warm})"
+    from benchmarks.target_variants import label
+    return f"{r['kind']} ({label(shape)})"
 
 
 KINDS = ("first", "later", "stored", "self")

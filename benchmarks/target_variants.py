@@ -13,6 +13,14 @@ schedule (a fraction of them) before the prediction places the rest; the officia
 retention steps force the first steps the same way. `use_warmup(f)`; target_benchmark.py
 --first-run-shapes M:S:W.
 
+**First-run recent fit**: on a first run the distances to come are c x the schedule's shape
+(budget.call_scales), c fitted to every call seen so far. Where a model's indicator is high
+over its first calls and dips before it rises (LTX-Video's proxy), the early calls set c too
+high, the prediction reserves computes for an end that is smaller than predicted, and the run
+skips its early calls and crowds its computes at the end. `use_recent(r)` fits c to the last r
+calls seen (r >= 1) or the last fraction r of them (r < 1; at least 2 calls); 0: every call
+seen (the shipped rule). target_benchmark.py --first-run-shapes M:S:W:R.
+
 Measured in BENCHMARKS.md (target_speedup, "the front at the same runs").
 """
 from __future__ import annotations
@@ -24,6 +32,7 @@ from comfyui_teacache.teacache_core.target import TargetRule
 
 SHIPPED = budget.online_threshold
 SHIPPED_CHOOSE = TargetRule._choose
+SHIPPED_PREDICT = budget.predict_distances
 
 
 def placed_threshold(accumulated: float, future, forced, budget_left: int, max_skips: int = 0,
@@ -63,3 +72,35 @@ def use_warmup(fraction: float):
             return True, "target: first-run warm-up"
         return SHIPPED_CHOOSE(self, run, cb, j, acc, left, future, fut_forced)
     TargetRule._choose = _choose
+
+
+def recent_count(seen: int, recent: float) -> int:
+    """How many of the `seen` calls the recent fit uses (all of them where recent is 0)."""
+    if recent <= 0:
+        return seen
+    n = int(recent) if recent >= 1 else max(2, math.ceil(recent * seen))
+    return min(seen, max(n, 1))
+
+
+def use_recent(recent: float):
+    """Make the pack's first-run prediction fit its scale to the recent calls seen (see the
+    module's note); 0: the shipped rule (every call seen)."""
+    if recent <= 0:
+        budget.predict_distances = SHIPPED_PREDICT
+        return
+
+    def predict_distances(seen, seen_scales, future_scales, power: float = 1.0):
+        n = recent_count(len(seen), recent)
+        return SHIPPED_PREDICT(seen[len(seen) - n:], seen_scales[len(seen) - n:],
+                               future_scales, power)
+    budget.predict_distances = predict_distances
+
+
+def label(shape) -> str:
+    """A first-run prediction's name: "move^M / sigma^S", with its warm-up and recent fit."""
+    out = f"move^{shape[0]:g} / sigma^{shape[1]:g}"
+    if len(shape) > 2 and shape[2]:
+        out += f", warm-up {shape[2]:g}"
+    if len(shape) > 3 and shape[3]:
+        out += f", recent {shape[3]:g}"
+    return out

@@ -268,3 +268,13 @@ def test_first_run_loo_picks_on_the_other_proxies():
     assert pick(tables, ["q", "r"], b, margin=3.0) == b      # a: +2.0 against b's +0.1
     text = render(tables, [0.3, 1.25])
     assert "| p | q + r | 0.3 : 1 | +2.00 | -3.00 |" in text
+    # --kind later: the later runs' rows per placement (the shipped placement is 0)
+    rows = [{"kind": "later", "estimate": est, "placement": f, "psnr": 40.0 + d,
+             "psnr_worst": 38.0, "front_psnr": 40.0, "front_psnr_worst": 38.0}
+            for f, d in ((0.0, -1.0), (0.5, 0.5)) for est in ("reuse", "extrapolate")]
+    rows.append({**rows[0], "shape": [0.3, 2.0], "psnr": 99.0})     # not a later-run variant
+    later = scores({"meta": {"shipped_shape": [0.3, 1.25]}, "rows": rows}, "later")
+    assert set(later) == {0.0, 0.5} and later[0.0]["reuse"][:2] == (-1.0, -1.0)
+    tables = {"p": later, "q": later}
+    assert pick(tables, ["q"], 0.0) == 0.5 and pick(tables, ["q"], 0.0, margin=2.0) == 0.0
+    assert "| p | q | placement 0.5 | +0.50 | +0.50 |" in render(tables, 0.0, "later")

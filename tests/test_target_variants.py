@@ -1,6 +1,6 @@
 """target_speedup experiments (benchmarks/target_variants.py): the online threshold at a fraction
-of the interval of thresholds that spend the budget (pure python on toy sequences), and the
-first-run warm-up (the rule on toy calls)."""
+of the interval of thresholds that spend the budget (pure python on toy sequences), the
+first-run warm-up (the rule on a tiny real Wan) and the first-run recent fit (toy sequences)."""
 from __future__ import annotations
 
 import random
@@ -11,7 +11,8 @@ import pytest
 
 sys.path.append(str(Path(__file__).resolve().parents[1]))    # after ComfyUI: its `nodes` first
 
-from benchmarks.target_variants import placed_threshold, use, use_warmup  # noqa: E402
+from benchmarks.target_variants import (label, placed_threshold, recent_count, use,  # noqa: E402
+                                        use_recent, use_warmup)
 from comfyui_teacache.teacache_core import budget  # noqa: E402
 from comfyui_teacache.teacache_core.target import TargetRule  # noqa: E402
 from harness import summary  # noqa: E402
@@ -114,3 +115,28 @@ def test_first_run_warm_up_computes_the_first_calls_and_keeps_the_budget(model_d
     finally:
         use_warmup(0.0)
     assert TargetRule._choose is shipped
+
+
+def test_recent_fit_uses_the_last_calls_seen_and_switches_back():
+    """The recent fit scales the schedule's shape to the last calls seen: on an indicator that
+    is high over its first calls and then falls (as LTX-Video's proxy's), every-call fitting
+    predicts the calls to come larger than the recent calls say; use_recent(0) restores it."""
+    assert [recent_count(10, r) for r in (0, 3, 0.25, 0.1, 20)] == [10, 3, 3, 2, 10]
+    assert recent_count(1, 0.25) == 1
+    seen = [0.30, 0.20, 0.05, 0.05, 0.05]        # high first calls, then low
+    scales = [1.0] * 5
+    future = [1.0, 2.0]
+    shipped = budget.predict_distances
+    every = shipped(seen, scales, future)
+    try:
+        use_recent(3)
+        recent = budget.predict_distances(seen, scales, future)
+        assert recent == pytest.approx([0.05, 0.10])
+        assert every == pytest.approx([0.13, 0.26])
+        use_recent(0.5)                              # the last ceil(0.5 x 5) = 3 calls
+        assert budget.predict_distances(seen, scales, future) == pytest.approx(recent)
+    finally:
+        use_recent(0.0)
+    assert budget.predict_distances is shipped
+    assert label((0.3, 1.25, 0.0, 3.0)) == "move^0.3 / sigma^1.25, recent 3"
+    assert label((0.3, 1.25, 0.1)) == "move^0.3 / sigma^1.25, warm-up 0.1"
