@@ -41,31 +41,49 @@ MARGIN = 0.3
 def _name(shape) -> str:
     """"M : S" (a placement: "placement F"), with ", warm-up W" for a first-run warm-up (target_variants.use_warmup) and
     ", recent R" for a recent fit (target_variants.use_recent)."""
-    if isinstance(shape, float):
-        return f"placement {shape:g}"
-    extra = (f", warm-up {shape[2]:g}" if len(shape) > 2 and shape[2] else "") + \
-        (f", recent {shape[3]:g}" if len(shape) > 3 and shape[3] else "")
+    if isinstance(shape, str):
+        return shape
+    extra = (f", warm-up {shape[2]:g}" if len(shape) > 2 and shape[2] else "")
+    if len(shape) > 3 and shape[3]:
+        extra += f", recent {shape[3]:g}" if shape[3] > 0 else ", every call"
     return f"{shape[0]:g} : {shape[1]:g}" + extra
 
 
 def shape_of(row, shipped) -> tuple:
-    return tuple(row.get("shape") or shipped)
+    """A first-run prediction as (M, S, warm-up, recent fit), the shipped one's where the row
+    has none (`shipped`: shipped_of(res))."""
+    s = tuple(row.get("shape") or shipped)
+    s += (0.0,) * (3 - len(s)) if len(s) < 3 else ()
+    return s if len(s) > 3 else s + (shipped[3],)
+
+
+def rule_variant(row) -> str:
+    """How a row's online threshold was placed and its later-run distances weighed
+    (benchmarks/target_variants.py): "placement F[, late weight A]"; rows from before either
+    existed: placement 0."""
+    w = row.get("late_weight")
+    return f"placement {row.get('placement', 0.0):g}" + (f", late weight {w:g}" if w else "")
 
 
 def variant_of(row, shipped, kind: str = "first"):
-    """What a tuning row measures: the first-run shape (kind "first"), or the placement of
-    the online threshold (kind "later": benchmarks/target_variants.placed_threshold)."""
-    return shape_of(row, shipped) if kind == "first" else float(row.get("placement", 0.0))
+    """What a tuning row measures: the first-run shape (kind "first"), or the rule variant of
+    the later runs (kind "later": rule_variant)."""
+    return shape_of(row, shipped) if kind == "first" else rule_variant(row)
 
 
 def shipped_of(res, kind: str = "first"):
-    return tuple(res["meta"]["shipped_shape"]) if kind == "first" else 0.0
+    """The run's shipped rule: (M, S, 0, its recent fit; -1 = every call seen, as runs before
+    budget.RECENT_CALLS shipped were) for first runs, "placement 0" for later runs."""
+    m = res["meta"]
+    if kind != "first":
+        return "placement 0"
+    return tuple(m["shipped_shape"][:2]) + (0.0, float(m.get("shipped_recent", -1)))
 
 
 def scores(res, kind: str = "first") -> dict:
     """variant -> {estimate: (mean delta, min delta, mean worst-prompt delta, cells)} over the
     rows of one kind (first: per shape; later: per placement) of one tuning run."""
-    shipped = res["meta"]["shipped_shape"]
+    shipped = shipped_of(res)
     out = {}
     for r in res["rows"]:
         if r["kind"] != kind or r.get("front_psnr") is None or not math.isfinite(r["psnr"]):
@@ -105,7 +123,7 @@ def pick(tables: dict, proxies, shipped, margin: float = MARGIN) -> tuple:
 
 
 def _variant(shipped):
-    return tuple(shipped) if isinstance(shipped, (list, tuple)) else float(shipped)
+    return tuple(shipped) if isinstance(shipped, (list, tuple)) else shipped
 
 
 def render(tables: dict, shipped, kind: str = "first") -> str:
@@ -149,15 +167,15 @@ def held_out(tables: dict, evals: dict, shipped, kind: str = "first") -> str:
         rest = [p for p in tables if p != held]
         s = pick(tables, rest, shipped)
         ests = list(dict.fromkeys(r["estimate"] for r in res["rows"] if r["kind"] != "threshold"))
-        firsts = sorted({shape_of(r, res["meta"]["shipped_shape"]) for r in res["rows"]
+        firsts = sorted({shape_of(r, shipped_of(res)) for r in res["rows"]
                          if r["kind"] == "first"}, key=lambda x: kind == "first" and x != s)
-        places = sorted({r.get("placement", 0.0) for r in res["rows"] if r["kind"] != "threshold"})
+        places = sorted({rule_variant(r) for r in res["rows"] if r["kind"] != "threshold"})
         for est, place in ((e, f) for e in ests for f in places):
             for run, shape in [("first", x) for x in firsts] + [("later", None), ("stored", None)]:
                 sel = [r for r in res["rows"] if r["kind"] == run and r["estimate"] == est
-                       and r.get("placement", 0.0) == place
+                       and rule_variant(r) == place
                        and (run != "first"
-                            or shape_of(r, res["meta"]["shipped_shape"]) == shape)]
+                            or shape_of(r, shipped_of(res)) == shape)]
                 if not sel:
                     continue
                 d = [r["psnr"] - r["front_psnr"] for r in sel if r.get("front_psnr") is not None
@@ -169,7 +187,7 @@ def held_out(tables: dict, evals: dict, shipped, kind: str = "first") -> str:
                 if kind == "first" and run == "first":
                     label += " (the pick, held out)" if shape == s else " (not the pick)"
                 if len(places) > 1:
-                    label += f", placement {place:g}"
+                    label += f", {place}"
                     if kind == "later":
                         label += " (the pick, held out)" if place == s else " (not the pick)"
                 lines.append(

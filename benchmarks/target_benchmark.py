@@ -73,6 +73,10 @@ def parse():
                     help="target rows with the online threshold at these fractions of the "
                          "interval of thresholds that spend the budget (benchmarks/target_variants.py; "
                          "default 0: the shipped rule); with --extend, the rows to add")
+    ap.add_argument("--late-weights", default=None, metavar="A,...",
+                    help="later and stored-profile rows with the calls to come weighted by "
+                         "(sigma now / sigma there) ** A (benchmarks/target_variants.py; "
+                         "default 0: the shipped rule); with --extend, the rows to add")
     ap.add_argument("--match", type=int, default=0, metavar="TRIES",
                     help="per target, search up to TRIES fixed thresholds for one that realises "
                          "the same block runs (bisection in the sweep's own gaps): the front at "
@@ -148,6 +152,7 @@ def main():
         prompts, seed0 = proxy.calib_prompts[4:4 + a.prompts], 700
     shipped = (pack_budget.MOVE_POWER, pack_budget.SIGMA_POWER)
     placements = [float(x) for x in a.placements.split(",")] if a.placements else [0.0]
+    weights = [float(x) for x in a.late_weights.split(",")] if a.late_weights else [0.0]
     shapes = ([_shape(x) for x in a.first_run_shapes.split(",")]
               if a.first_run_shapes else [shipped])
     kinds = a.kinds.split(",")
@@ -212,14 +217,15 @@ def main():
                     m = node(thresh=t, estimate=est)
                     measure(lambda *_, m=m: m, f"threshold {t:g}", kind="threshold", estimate=est,
                             param=t)
-                new_rows = not earlier or a.placements or a.first_run_shapes
+                new_rows = not earlier or a.placements or a.first_run_shapes or a.late_weights
                 for mode, shared in modes if new_rows else ():
                     TargetRule.SHARED = shared
-                    for r, place in ((r, f) for f in placements for r in targets):
+                    for r, place, wt in ((r, f, w) for f in placements for w in weights
+                                         for r in targets):
                         variants.use(place)
-                        tag = {"placement": place}
+                        tag = {"placement": place, **({"late_weight": wt} if wt else {})}
                         # first run: a fresh node per prompt (no profile of this schedule yet)
-                        for shape in shapes if "first" in kinds else ():
+                        for shape in shapes if "first" in kinds and not wt else ():
                             pack_budget.MOVE_POWER, pack_budget.SIGMA_POWER = shape[:2]
                             variants.use_warmup(shape[2] if len(shape) > 2 else 0.0)
                             variants.use_recent(shape[3] if len(shape) > 3 else 0.0)
@@ -230,6 +236,7 @@ def main():
                         pack_budget.MOVE_POWER, pack_budget.SIGMA_POWER = shipped
                         variants.use_warmup(0.0)
                         variants.use_recent(0.0)
+                        variants.use_late_weight(wt)
                         # later runs: one node that sampled once before (another prompt/seed)
                         if "later" in kinds:
                             warm = node(target=r, estimate=est)
@@ -256,6 +263,7 @@ def main():
                                     param=r, mode=mode, **tag)
                     TargetRule.SHARED = True
                     variants.use(0.0)
+                    variants.use_late_weight(0.0)
                 if a.match:
                     match_front(rows, sampler, steps, est, a.match, measure, node)
             Path(a.out).mkdir(parents=True, exist_ok=True)
@@ -280,6 +288,7 @@ def main():
     command = " ".join(["benchmarks/target_benchmark.py"] + sys.argv[1:])
     meta = {"command": command,
             "proxy": a.proxy, "prompt_set": a.prompt_set, "shipped_shape": list(shipped),
+            "shipped_recent": pack_budget.RECENT_CALLS,
             "match": a.match, "prompts": len(prompts), "cfg": a.cfg, "latent": list(latent.shape),
             "model": Path(a.model).name, "seconds": round(time.perf_counter() - t_start),
             "machine": f"{platform.machine()}, {a.threads} torch threads, torch {torch.__version__}"}
@@ -377,8 +386,9 @@ def _delta(r, key="psnr"):
     return r[key] - front
 
 
-def _place(r) -> float:
-    return r.get("placement", 0.0)      # rows from before the placement existed: 0
+def _place(r) -> str:
+    from benchmarks.first_run_loo import rule_variant
+    return rule_variant(r)
 
 
 def _groups(rows):
@@ -400,7 +410,7 @@ def render(meta, rows) -> str:
              "front = the fixed-threshold sweep (same skip estimate) interpolated at the same "
              "reduction; delta = target mean PSNR - front mean PSNR.", ""]
     for est, mode, place, sel in _groups(rows):
-        lines += [f"### skip_estimate {est}, {mode} computed calls, placement {place:g}", "",
+        lines += [f"### skip_estimate {est}, {mode} computed calls, {place}", "",
                   "| sampler | steps | target | run | reduction (error) | PSNR mean / worst "
                   "| SSIM mean / worst | front PSNR mean / worst | delta dB | equivalent "
                   "threshold |",
@@ -450,7 +460,7 @@ def render_summary(rows) -> str:
             cells.setdefault((r["sampler"], r["steps"], r["param"]), {})[r["kind"]] = r
         present = [k for k in KINDS if any(k in c for c in cells.values())]
         names = " / ".join(present)
-        lines += [f"#### skip_estimate {est}, {mode} computed calls, placement {place:g}", "",
+        lines += [f"#### skip_estimate {est}, {mode} computed calls, {place}", "",
                   f"| sampler | steps | target | reduction {names} | "
                   + " | ".join(f"{k} PSNR mean / worst" for k in present)
                   + f" | front PSNR mean / worst | delta {names} dB |",

@@ -18,8 +18,17 @@ retention steps force the first steps the same way. `use_warmup(f)`; target_benc
 over its first calls and dips before it rises (LTX-Video's proxy), the early calls set c too
 high, the prediction reserves computes for an end that is smaller than predicted, and the run
 skips its early calls and crowds its computes at the end. `use_recent(r)` fits c to the last r
-calls seen (r >= 1) or the last fraction r of them (r < 1; at least 2 calls); 0: every call
-seen (the shipped rule). target_benchmark.py --first-run-shapes M:S:W:R.
+calls seen (r >= 1) or the last fraction r of them (0 < r < 1; at least 2 calls); r < 0: every
+call seen (the rule before budget.RECENT_CALLS shipped); 0: the shipped rule.
+target_benchmark.py --first-run-shapes M:S:W:R.
+
+**Later-run late weight**: a later run plans on the previous run's distances (scaled to this
+run's). A first run plans on the schedule's shape, which rises at the end as sigma^-1.25 and
+so holds computes for the last calls; on the proxies the first runs with the recent fit came
+out above the later runs. `use_late_weight(a)` multiplies a planned run's distances to come by
+(sigma now / sigma of the call) ** a (sigma at least budget.SIGMA_FLOOR): the next calls stay
+as recorded, the last ones weigh more. 0: the shipped rule. target_benchmark.py
+--late-weights A,...
 
 Measured in BENCHMARKS.md (target_speedup, "the front at the same runs").
 """
@@ -75,24 +84,26 @@ def use_warmup(fraction: float):
 
 
 def recent_count(seen: int, recent: float) -> int:
-    """How many of the `seen` calls the recent fit uses (all of them where recent is 0)."""
-    if recent <= 0:
+    """How many of the `seen` calls the recent fit uses (all of them where recent < 0)."""
+    if recent < 0:
         return seen
+    if recent == 0:
+        return min(seen, budget.RECENT_CALLS) if budget.RECENT_CALLS > 0 else seen
     n = int(recent) if recent >= 1 else max(2, math.ceil(recent * seen))
     return min(seen, max(n, 1))
 
 
-def use_recent(recent: float):
+def use_recent(fit: float):
     """Make the pack's first-run prediction fit its scale to the recent calls seen (see the
-    module's note); 0: the shipped rule (every call seen)."""
-    if recent <= 0:
+    module's note); 0: the shipped rule."""
+    if fit == 0:
         budget.predict_distances = SHIPPED_PREDICT
         return
 
-    def predict_distances(seen, seen_scales, future_scales, power: float = 1.0):
-        n = recent_count(len(seen), recent)
+    def predict_distances(seen, seen_scales, future_scales, power: float = 1.0, recent=None):
+        n = recent_count(len(seen), fit)
         return SHIPPED_PREDICT(seen[len(seen) - n:], seen_scales[len(seen) - n:],
-                               future_scales, power)
+                               future_scales, power, recent=0)
     budget.predict_distances = predict_distances
 
 
@@ -102,5 +113,38 @@ def label(shape) -> str:
     if len(shape) > 2 and shape[2]:
         out += f", warm-up {shape[2]:g}"
     if len(shape) > 3 and shape[3]:
-        out += f", recent {shape[3]:g}"
+        out += f", recent {shape[3]:g}" if shape[3] > 0 else ", every call"
     return out
+
+
+def late_weighted(pred, sigmas, now_step: int, future_steps, power: float) -> list:
+    """`pred` (the distances to come) times (sigma now / sigma of each call) ** power."""
+    def sig(i):
+        return max(float(sigmas[i]) if i < len(sigmas) else 0.0, budget.SIGMA_FLOOR)
+    now = sig(now_step)
+    return [d * (now / sig(i)) ** power for d, i in zip(pred, future_steps)]
+
+
+def use_late_weight(power: float):
+    """Make the pack's planned (later and stored-profile) runs weigh the calls to come by
+    (sigma now / sigma there) ** power (see the module's note); 0: the shipped rule."""
+    if power <= 0:
+        TargetRule._choose = SHIPPED_CHOOSE
+        return
+
+    def _choose(self, run, cb, j, acc, left, future, fut_forced):
+        planned = cb.earlier is not None and len(cb.earlier) == j + 1 + len(future)
+        if not planned:
+            return SHIPPED_CHOOSE(self, run, cb, j, acc, left, future, fut_forced)
+        shipped = budget.online_threshold
+
+        def weighted(accumulated, pred, *args, **kwargs):
+            return shipped(accumulated, late_weighted(pred, run.sigmas, cb.steps[j], future,
+                                                      power), *args, **kwargs)
+        budget.online_threshold = weighted
+        try:
+            return SHIPPED_CHOOSE(self, run, cb, j, acc, left, future, fut_forced)
+        finally:
+            budget.online_threshold = shipped
+    TargetRule._choose = _choose
+

@@ -16,8 +16,9 @@ The rule, per cond (README "target_speedup"):
   come, spends at most the budget left (budget.online_threshold). So each call is decided as
   the fixed-threshold rule would decide it with the threshold that meets the target, re-aimed
   at every call as the live distances come in. The distances to come are predicted on the
-  first run with this schedule from the distances seen so far, how far the schedule moves
-  into each call and its sigma there (budget.call_scales, budget.predict_distances), and on
+  first run with this schedule from the last few distances seen (the scale; the shape from
+  how far the schedule moves into each call and its sigma there: budget.call_scales,
+  budget.predict_distances), and on
   later runs from the previous run's distances, scaled to this run's (budget.scale_profile).
   A first run on a model and schedule that an earlier run (another node, before a restart)
   finished plans from that run's profile as a later run does, where the run has a profile

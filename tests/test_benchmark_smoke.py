@@ -260,21 +260,24 @@ def test_first_run_loo_picks_on_the_other_proxies():
     tables = {"p": scores(res("p", {a: (1.0, -3.0), b: (0.5, 0.2)})),
               "q": scores(res("q", {a: (2.0, 2.0), b: (0.1, 0.3)})),
               "r": scores(res("r", {a: (5.0, 5.0), b: (-1.0, 0.0)}))}
+    # a run without shipped_recent was measured before the recent fit shipped: every call
+    a, b = a + (0.0, -1.0), b + (0.0, -1.0)
     assert tables["p"][a]["extrapolate"][:2] == (-3.0, -3.0)
     assert pick(tables, ["q", "r"], (0.3, 1.25)) == a        # held out p: p's own -3 unseen
     assert pick(tables, ["p", "r"], (0.3, 1.25)) == b        # a's -3 on p loses to b's -1
     # the shipped shape stays unless the best is more than the margin above it
     assert pick(tables, ["p", "r"], b) == b and pick(tables, ["q", "r"], b) == a
     assert pick(tables, ["q", "r"], b, margin=3.0) == b      # a: +2.0 against b's +0.1
-    text = render(tables, [0.3, 1.25])
-    assert "| p | q + r | 0.3 : 1 | +2.00 | -3.00 |" in text
+    text = render(tables, [0.3, 1.25, 0.0, -1.0])
+    assert "| p | q + r | 0.3 : 1, every call | +2.00 | -3.00 |" in text
     # --kind later: the later runs' rows per placement (the shipped placement is 0)
     rows = [{"kind": "later", "estimate": est, "placement": f, "psnr": 40.0 + d,
              "psnr_worst": 38.0, "front_psnr": 40.0, "front_psnr_worst": 38.0}
             for f, d in ((0.0, -1.0), (0.5, 0.5)) for est in ("reuse", "extrapolate")]
     rows.append({**rows[0], "shape": [0.3, 2.0], "psnr": 99.0})     # not a later-run variant
     later = scores({"meta": {"shipped_shape": [0.3, 1.25]}, "rows": rows}, "later")
-    assert set(later) == {0.0, 0.5} and later[0.0]["reuse"][:2] == (-1.0, -1.0)
+    p0, p5 = "placement 0", "placement 0.5"
+    assert set(later) == {p0, p5} and later[p0]["reuse"][:2] == (-1.0, -1.0)
     tables = {"p": later, "q": later}
-    assert pick(tables, ["q"], 0.0) == 0.5 and pick(tables, ["q"], 0.0, margin=2.0) == 0.0
-    assert "| p | q | placement 0.5 | +0.50 | +0.50 |" in render(tables, 0.0, "later")
+    assert pick(tables, ["q"], p0) == p5 and pick(tables, ["q"], p0, margin=2.0) == p0
+    assert "| p | q | placement 0.5 | +0.50 | +0.50 |" in render(tables, p0, "later")

@@ -87,6 +87,13 @@ def test_predicted_distances_follow_the_schedule_moves():
     sc = budget.call_scales(sig, list(range(8)))
     pred = budget.predict_distances([0.05] * 4, sc[1:5], sc[5:])
     assert pred[0] < pred[1] < pred[2] and pred[2] > 3 * 0.05
+    # the scale is fitted to the last RECENT_CALLS calls seen (0: every call seen): high first
+    # calls (an indicator that falls before it rises) do not set the calls to come
+    assert budget.RECENT_CALLS == 3
+    seen = [0.4, 0.2, None, 0.05, 0.05, 0.05]
+    assert budget.predict_distances(seen, [1.0] * 6, [1.0, 2.0]) == pytest.approx([0.05, 0.1])
+    assert budget.predict_distances(seen, [1.0] * 6, [1.0], recent=0) == pytest.approx([0.75 / 5])
+    assert budget.predict_distances(seen, [1.0] * 6, [1.0], recent=4) == pytest.approx([0.05])
     # an earlier run's distances, scaled to this run's (at most 4x)
     assert budget.scale_profile([0.2], [0.1], [0.3, None]) == pytest.approx([0.6, 0.0])
     assert budget.scale_profile([10.0], [0.1], [1.0]) == pytest.approx([4.0])

@@ -11,8 +11,9 @@ import pytest
 
 sys.path.append(str(Path(__file__).resolve().parents[1]))    # after ComfyUI: its `nodes` first
 
-from benchmarks.target_variants import (label, placed_threshold, recent_count, use,  # noqa: E402
-                                        use_recent, use_warmup)
+from benchmarks.target_variants import (label, late_weighted, placed_threshold,  # noqa: E402
+                                        recent_count, use, use_late_weight, use_recent,
+                                        use_warmup)
 from comfyui_teacache.teacache_core import budget  # noqa: E402
 from comfyui_teacache.teacache_core.target import TargetRule  # noqa: E402
 from harness import summary  # noqa: E402
@@ -119,24 +120,54 @@ def test_first_run_warm_up_computes_the_first_calls_and_keeps_the_budget(model_d
 
 def test_recent_fit_uses_the_last_calls_seen_and_switches_back():
     """The recent fit scales the schedule's shape to the last calls seen: on an indicator that
-    is high over its first calls and then falls (as LTX-Video's proxy's), every-call fitting
-    predicts the calls to come larger than the recent calls say; use_recent(0) restores it."""
-    assert [recent_count(10, r) for r in (0, 3, 0.25, 0.1, 20)] == [10, 3, 3, 2, 10]
+    is high over its first calls and then falls (as LTX-Video's proxy's), a fit to every call
+    predicts the calls to come larger than the recent calls say; use_recent(0) restores the
+    shipped rule (budget.RECENT_CALLS)."""
+    shipped_n = budget.RECENT_CALLS
+    assert [recent_count(10, r) for r in (-1, 0, 3, 0.25, 0.1, 20)] == \
+        [10, shipped_n, 3, 3, 2, 10]
     assert recent_count(1, 0.25) == 1
-    seen = [0.30, 0.20, 0.05, 0.05, 0.05]        # high first calls, then low
-    scales = [1.0] * 5
+    seen = [0.30, 0.20, 0.05, 0.05, 0.05, 0.05]        # high first calls, then low
+    scales = [1.0] * 6
     future = [1.0, 2.0]
     shipped = budget.predict_distances
-    every = shipped(seen, scales, future)
     try:
-        use_recent(3)
-        recent = budget.predict_distances(seen, scales, future)
-        assert recent == pytest.approx([0.05, 0.10])
-        assert every == pytest.approx([0.13, 0.26])
-        use_recent(0.5)                              # the last ceil(0.5 x 5) = 3 calls
-        assert budget.predict_distances(seen, scales, future) == pytest.approx(recent)
+        use_recent(-1)                               # every call seen (the rule before)
+        every = budget.predict_distances(seen, scales, future)
+        assert every == pytest.approx([0.7 / 6, 1.4 / 6])
+        use_recent(5)
+        assert budget.predict_distances(seen, scales, future) == pytest.approx([0.08, 0.16])
+        use_recent(0.5)                              # the last ceil(0.5 x 6) = 3 calls
+        assert budget.predict_distances(seen, scales, future) == pytest.approx([0.05, 0.10])
     finally:
         use_recent(0.0)
     assert budget.predict_distances is shipped
     assert label((0.3, 1.25, 0.0, 3.0)) == "move^0.3 / sigma^1.25, recent 3"
+    assert label((0.3, 1.25, 0.0, -1.0)) == "move^0.3 / sigma^1.25, every call"
     assert label((0.3, 1.25, 0.1)) == "move^0.3 / sigma^1.25, warm-up 0.1"
+
+
+def test_late_weight_weighs_the_last_calls_and_keeps_the_budget(model_dir):
+    """The later-run late weight: the calls to come times (sigma now / sigma there) ** a (sigma
+    at least the floor); on a tiny real Wan through ComfyUI's sampler a later run with it still
+    computes exactly K per cond; use_late_weight(0) restores the shipped rule."""
+    sig = [1.0, 0.5, 0.25, 0.0]
+    assert late_weighted([1.0, 1.0, 1.0], sig, 0, [1, 2, 3], 1.0) == \
+        pytest.approx([2.0, 4.0, 1.0 / budget.SIGMA_FLOOR])
+    assert late_weighted([0.3, 0.2], sig, 1, [2, 3], 0.0) == pytest.approx([0.3, 0.2])
+    import tiny_models as tm
+    from test_target import run, target
+    model = tm.load(tm.build_wan(model_dir / "wan_lateweight.safetensors", num_layers=2, seed=32))
+    shipped = TargetRule._choose
+    try:
+        use_late_weight(1.0)
+        m = target(model, 2.0)
+        run(m, steps=12)
+        run(m, steps=12, seed=6)                         # a later run: planned, weighted
+        s = summary(m)
+        assert s["target"]["plan"] != "prediction"
+        for recs in s["branches"].values():
+            assert sum(r["computed"] for r in recs) == 6
+    finally:
+        use_late_weight(0.0)
+    assert TargetRule._choose is shipped
