@@ -20,6 +20,12 @@ from harness import summary  # noqa: E402
 from test_target_budget import _greedy  # noqa: E402
 
 
+def _tiny_wan(model_dir, name, seed):
+    """A 2-block Wan built and loaded through ComfyUI's loader (tests/tiny_models.py)."""
+    import tiny_models as tm
+    return tm.load(tm.build_wan(model_dir / f"{name}.safetensors", num_layers=2, seed=seed))
+
+
 def _online(d, forced, k, ms, placement):
     """Decide every call with the online threshold on the exact distances to come."""
     sel, acc, run, made = [], 0.0, 0, 0
@@ -94,10 +100,8 @@ def test_first_run_warm_up_computes_the_first_calls_and_keeps_the_budget(model_d
     """On a tiny real Wan through ComfyUI's sampler: with the warm-up a first run computes its
     first ceil(W x calls) calls and still exactly K in all; a later run (planned on the first
     one's profile) has no warm-up; use_warmup(0) restores the shipped rule."""
-    import tiny_models as tm
     from test_target import run, target
-    model = tm.load(tm.build_wan(model_dir / "wan_warmup.safetensors", num_layers=2, seed=31))
-    shipped = TargetRule._choose
+    model, shipped = _tiny_wan(model_dir, "wan_warmup", 31), TargetRule._choose
     try:
         use_warmup(0.25)
         m = target(model, 2.0)
@@ -155,10 +159,8 @@ def test_late_weight_weighs_the_last_calls_and_keeps_the_budget(model_dir):
     assert late_weighted([1.0, 1.0, 1.0], sig, 0, [1, 2, 3], 1.0) == \
         pytest.approx([2.0, 4.0, 1.0 / budget.SIGMA_FLOOR])
     assert late_weighted([0.3, 0.2], sig, 1, [2, 3], 0.0) == pytest.approx([0.3, 0.2])
-    import tiny_models as tm
     from test_target import run, target
-    model = tm.load(tm.build_wan(model_dir / "wan_lateweight.safetensors", num_layers=2, seed=32))
-    shipped = TargetRule._choose
+    model, shipped = _tiny_wan(model_dir, "wan_lateweight", 32), TargetRule._choose
     try:
         use_late_weight(1.0)
         m = target(model, 2.0)
