@@ -38,15 +38,20 @@ from pathlib import Path
 MARGIN = 0.3
 
 
+def fit_suffix(shape) -> str:
+    """What a first-run prediction adds to its move and sigma powers: ", warm-up W"
+    (target_variants.use_warmup) and ", recent R" or ", every call" (use_recent)."""
+    out = f", warm-up {shape[2]:g}" if len(shape) > 2 and shape[2] else ""
+    if len(shape) > 3 and shape[3]:
+        out += f", recent {shape[3]:g}" if shape[3] > 0 else ", every call"
+    return out
+
+
 def _name(shape) -> str:
-    """"M : S" (a placement: "placement F"), with ", warm-up W" for a first-run warm-up (target_variants.use_warmup) and
-    ", recent R" for a recent fit (target_variants.use_recent)."""
+    """"M : S" and its fit_suffix; a later-run rule variant (a string) as it is."""
     if isinstance(shape, str):
         return shape
-    extra = (f", warm-up {shape[2]:g}" if len(shape) > 2 and shape[2] else "")
-    if len(shape) > 3 and shape[3]:
-        extra += f", recent {shape[3]:g}" if shape[3] > 0 else ", every call"
-    return f"{shape[0]:g} : {shape[1]:g}" + extra
+    return f"{shape[0]:g} : {shape[1]:g}" + fit_suffix(shape)
 
 
 def shape_of(row, shipped) -> tuple:
@@ -82,7 +87,7 @@ def shipped_of(res, kind: str = "first"):
 
 def scores(res, kind: str = "first") -> dict:
     """variant -> {estimate: (mean delta, min delta, mean worst-prompt delta, cells)} over the
-    rows of one kind (first: per shape; later: per placement) of one tuning run."""
+    rows of one kind (first: per shape; later: per rule_variant) of one tuning run."""
     shipped = shipped_of(res)
     out = {}
     for r in res["rows"]:

@@ -38,6 +38,7 @@ sys.path.insert(0, str(ROOT / "devtools"))
 sys.path.insert(0, str(ROOT))
 
 from comfy_env import load_pack  # noqa: E402
+from benchmarks.first_run_loo import rule_variant as _place  # noqa: E402
 
 THRESHOLDS = [0.02, 0.04, 0.07, 0.1, 0.15, 0.2, 0.3, 0.45, 0.7, 1.0]
 TARGETS = [1.5, 2.0, 3.0, 4.0]
@@ -85,8 +86,8 @@ def parse():
     ap.add_argument("--extend", default=None, metavar="RESULTS_JSON",
                     help="add matched thresholds to an earlier results.json (its rows are kept; "
                          "only the uncached references, the matched thresholds and the target "
-                         "rows that --placements / --first-run-shapes ask for are sampled, for "
-                         "the cells and estimates it has)")
+                         "rows that --placements / --first-run-shapes / --late-weights ask "
+                         "for are sampled, for the cells and estimates it has)")
     ap.add_argument("--separate", action="store_true",
                     help="also measure per-cond (not shared) computed calls")
     ap.add_argument("--threads", type=int, default=1)
@@ -386,9 +387,6 @@ def _delta(r, key="psnr"):
     return r[key] - front
 
 
-def _place(r) -> str:
-    from benchmarks.first_run_loo import rule_variant
-    return rule_variant(r)
 
 
 def _groups(rows):

@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import math
 
+from benchmarks.first_run_loo import fit_suffix
 from comfyui_teacache.teacache_core import budget
 from comfyui_teacache.teacache_core.target import TargetRule
 
@@ -109,12 +110,7 @@ def use_recent(fit: float):
 
 def label(shape) -> str:
     """A first-run prediction's name: "move^M / sigma^S", with its warm-up and recent fit."""
-    out = f"move^{shape[0]:g} / sigma^{shape[1]:g}"
-    if len(shape) > 2 and shape[2]:
-        out += f", warm-up {shape[2]:g}"
-    if len(shape) > 3 and shape[3]:
-        out += f", recent {shape[3]:g}" if shape[3] > 0 else ", every call"
-    return out
+    return f"move^{shape[0]:g} / sigma^{shape[1]:g}" + fit_suffix(shape)
 
 
 def late_weighted(pred, sigmas, now_step: int, future_steps, power: float) -> list:
