@@ -63,11 +63,13 @@ def shape_of(row, shipped) -> tuple:
 
 
 def rule_variant(row) -> str:
-    """How a row's online threshold was placed and its later-run distances weighed
-    (benchmarks/target_variants.py): "placement F[, late weight A]"; rows from before either
-    existed: placement 0."""
-    w = row.get("late_weight")
-    return f"placement {row.get('placement', 0.0):g}" + (f", late weight {w:g}" if w else "")
+    """How a row's online threshold was placed, its later-run distances weighed and planned
+    (benchmarks/target_variants.py): "placement F[, late weight A][, plan P]"; rows from
+    before any existed: placement 0 (rows measured with --later-plans name their plan,
+    "profile" the shipped one)."""
+    w, plan = row.get("late_weight"), row.get("later_plan")
+    return (f"placement {row.get('placement', 0.0):g}" + (f", late weight {w:g}" if w else "")
+            + (f", plan {plan}" if plan else ""))
 
 
 def variant_of(row, shipped, kind: str = "first"):
@@ -161,7 +163,7 @@ def render(tables: dict, shipped, kind: str = "first") -> str:
     return "\n".join(lines) + "\n"
 
 
-def held_out(tables: dict, evals: dict, shipped, kind: str = "first") -> str:
+def held_out(tables: dict, evals: dict, shipped, kind: str = "first", only=None) -> str:
     """The goal table on the evaluation prompts: each proxy's first runs with its pick (kind
     "first"), or every placement's runs with the pick of the later runs' placement marked."""
     shipped = _variant(shipped)
@@ -174,7 +176,8 @@ def held_out(tables: dict, evals: dict, shipped, kind: str = "first") -> str:
         ests = list(dict.fromkeys(r["estimate"] for r in res["rows"] if r["kind"] != "threshold"))
         firsts = sorted({shape_of(r, shipped_of(res)) for r in res["rows"]
                          if r["kind"] == "first"}, key=lambda x: kind == "first" and x != s)
-        places = sorted({rule_variant(r) for r in res["rows"] if r["kind"] != "threshold"})
+        places = sorted({rule_variant(r) for r in res["rows"] if r["kind"] != "threshold"
+                         and (kind == "first" or not only or only in rule_variant(r))})
         for est, place in ((e, f) for e in ests for f in places):
             for run, shape in [("first", x) for x in firsts] + [("later", None), ("stored", None)]:
                 sel = [r for r in res["rows"] if r["kind"] == run and r["estimate"] == est
@@ -211,6 +214,12 @@ def main():
     ap.add_argument("--eval", nargs="*", default=[],
                     help="target_benchmark.py results.json on the evaluation prompts, one per "
                          "proxy: prints the held-out goal table")
+    ap.add_argument("--only", default=None, metavar="TEXT",
+                    help="only the rules whose name contains TEXT (e.g. \"plan\": the later "
+                         "runs' plans, measured with target_benchmark.py --later-plans)")
+    ap.add_argument("--shipped", default=None, metavar="NAME",
+                    help="the rule a pick must beat by the margin (default: the shipped one "
+                         "as the rows name it; e.g. \"placement 0, plan profile\")")
     ap.add_argument("--kind", default="first", choices=("first", "later"),
                     help="first: choose the first-run shape; later: choose the placement of "
                          "the later runs' online threshold (tuning runs with --kinds later "
@@ -219,8 +228,9 @@ def main():
     tables, shipped = {}, None
     for path in a.results:
         res = json.loads(Path(path).read_text())
-        tables[res["meta"]["proxy"]] = scores(res, a.kind)
-        shipped = shipped_of(res, a.kind)
+        tables[res["meta"]["proxy"]] = {k: v for k, v in scores(res, a.kind).items()
+                                        if not a.only or a.only in _name(k)}
+        shipped = a.shipped or shipped_of(res, a.kind)
     text = render(tables, shipped, a.kind)
     if a.eval:
         evals = {}
@@ -231,7 +241,7 @@ def main():
                                                         if r["kind"] != "threshold"]
             else:
                 evals[res["meta"]["proxy"]] = res
-        text += "\n" + held_out(tables, evals, shipped, a.kind)
+        text += "\n" + held_out(tables, evals, shipped, a.kind, a.only)
     print(text)
     if a.out:
         Path(a.out).write_text(text)

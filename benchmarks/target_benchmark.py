@@ -78,6 +78,10 @@ def parse():
                     help="later and stored-profile rows with the calls to come weighted by "
                          "(sigma now / sigma there) ** A (benchmarks/target_variants.py; "
                          "default 0: the shipped rule); with --extend, the rows to add")
+    ap.add_argument("--later-plans", default=None, metavar="NAME,...",
+                    help="later and stored-profile rows planned on: profile (shipped), profile "
+                         "recent, blend, prediction (benchmarks/target_variants.py); with "
+                         "--extend, the rows to add")
     ap.add_argument("--match", type=int, default=0, metavar="TRIES",
                     help="per target, search up to TRIES fixed thresholds for one that realises "
                          "the same block runs (bisection in the sweep's own gaps): the front at "
@@ -86,8 +90,8 @@ def parse():
     ap.add_argument("--extend", default=None, metavar="RESULTS_JSON",
                     help="add matched thresholds to an earlier results.json (its rows are kept; "
                          "only the uncached references, the matched thresholds and the target "
-                         "rows that --placements / --first-run-shapes / --late-weights ask "
-                         "for are sampled, for the cells and estimates it has)")
+                         "rows that --placements / --first-run-shapes / --late-weights / "
+                         "--later-plans ask for are sampled, for the cells and estimates it has)")
     ap.add_argument("--separate", action="store_true",
                     help="also measure per-cond (not shared) computed calls")
     ap.add_argument("--threads", type=int, default=1)
@@ -154,6 +158,7 @@ def main():
     shipped = (pack_budget.MOVE_POWER, pack_budget.SIGMA_POWER)
     placements = [float(x) for x in a.placements.split(",")] if a.placements else [0.0]
     weights = [float(x) for x in a.late_weights.split(",")] if a.late_weights else [0.0]
+    plans = a.later_plans.split(",") if a.later_plans else ["profile"]
     shapes = ([_shape(x) for x in a.first_run_shapes.split(",")]
               if a.first_run_shapes else [shipped])
     kinds = a.kinds.split(",")
@@ -218,15 +223,18 @@ def main():
                     m = node(thresh=t, estimate=est)
                     measure(lambda *_, m=m: m, f"threshold {t:g}", kind="threshold", estimate=est,
                             param=t)
-                new_rows = not earlier or a.placements or a.first_run_shapes or a.late_weights
+                new_rows = (not earlier or a.placements or a.first_run_shapes or a.late_weights
+                            or a.later_plans)
                 for mode, shared in modes if new_rows else ():
                     TargetRule.SHARED = shared
-                    for r, place, wt in ((r, f, w) for f in placements for w in weights
-                                         for r in targets):
+                    for r, place, wt, plan in ((r, f, w, p) for f in placements for w in weights
+                                               for p in plans for r in targets):
                         variants.use(place)
-                        tag = {"placement": place, **({"late_weight": wt} if wt else {})}
+                        tag = {"placement": place, **({"late_weight": wt} if wt else {}),
+                               **({"later_plan": plan} if a.later_plans else {})}
                         # first run: a fresh node per prompt (no profile of this schedule yet)
-                        for shape in shapes if "first" in kinds and not wt else ():
+                        for shape in shapes if "first" in kinds and not wt \
+                                and plan == "profile" else ():
                             pack_budget.MOVE_POWER, pack_budget.SIGMA_POWER = shape[:2]
                             variants.use_warmup(shape[2] if len(shape) > 2 else 0.0)
                             variants.use_recent(shape[3] if len(shape) > 3 else 0.0)
@@ -238,6 +246,7 @@ def main():
                         variants.use_warmup(0.0)
                         variants.use_recent(0.0)
                         variants.use_late_weight(wt)
+                        variants.use_later_plan(plan)
                         # later runs: one node that sampled once before (another prompt/seed)
                         if "later" in kinds:
                             warm = node(target=r, estimate=est)
@@ -265,6 +274,7 @@ def main():
                     TargetRule.SHARED = True
                     variants.use(0.0)
                     variants.use_late_weight(0.0)
+                    variants.use_later_plan("profile")
                 if a.match:
                     match_front(rows, sampler, steps, est, a.match, measure, node)
             Path(a.out).mkdir(parents=True, exist_ok=True)

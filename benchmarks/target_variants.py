@@ -30,6 +30,14 @@ out above the later runs. `use_late_weight(a)` multiplies a planned run's distan
 as recorded, the last ones weigh more. 0: the shipped rule. target_benchmark.py
 --late-weights A,...
 
+**Later-run plan**: what a planned (later or stored-profile) run predicts the calls to come
+from. `use_later_plan(name)`: "profile" (shipped: the earlier run's distances, scaled by the
+ratio of this run's distances to that run's over every call seen, budget.scale_profile);
+"profile recent" (that ratio over the last budget.RECENT_CALLS calls seen, the first runs'
+recent fit); "blend" (the geometric mean, call by call, of "profile recent" and the first-run
+prediction); "prediction" (the first-run prediction from the schedule's shape: the profile
+only gives the calls to come). target_benchmark.py --later-plans NAME,...
+
 Measured in BENCHMARKS.md (target_speedup, "the front at the same runs").
 """
 from __future__ import annotations
@@ -43,6 +51,8 @@ from comfyui_teacache.teacache_core.target import TargetRule
 SHIPPED = budget.online_threshold
 SHIPPED_CHOOSE = TargetRule._choose
 SHIPPED_PREDICT = budget.predict_distances
+SHIPPED_PLAN = TargetRule._predict
+LATER_PLANS = ("profile", "profile recent", "blend", "prediction")
 
 
 def placed_threshold(accumulated: float, future, forced, budget_left: int, max_skips: int = 0,
@@ -144,3 +154,36 @@ def use_late_weight(power: float):
             budget.online_threshold = shipped
     TargetRule._choose = _choose
 
+
+
+def later_plan(name: str, seen, earlier_seen, earlier_future, first_run_pred) -> list:
+    """The distances to come that a planned run plans on under `name` (see the module's note):
+    from this run's distances seen, the earlier run's at the same calls and after them, and
+    the first-run prediction for the calls to come."""
+    if name == "prediction":
+        return list(first_run_pred)
+    n = len(seen) if name == "profile" else min(len(seen), budget.RECENT_CALLS)
+    prof = budget.scale_profile(seen[len(seen) - n:], earlier_seen[len(seen) - n:],
+                                earlier_future)
+    if name == "blend":
+        return [math.sqrt(max(a, 0.0) * max(b, 0.0)) for a, b in zip(prof, first_run_pred)]
+    return prof
+
+
+def use_later_plan(name: str):
+    """Make the pack's planned (later and stored-profile) runs plan on `name` (one of
+    LATER_PLANS; "profile": the shipped rule)."""
+    if name not in LATER_PLANS:
+        raise ValueError(f"later plan {name!r}: one of {', '.join(LATER_PLANS)}")
+    if name == "profile":
+        TargetRule._predict = SHIPPED_PLAN
+        return
+
+    def _predict(self, run, cb, j, future):
+        if cb.earlier is None or len(cb.earlier) != j + 1 + len(future):
+            return SHIPPED_PLAN(self, run, cb, j, future)
+        seen = cb.rescaled[1:j + 1]
+        scales = budget.call_scales(run.sigmas, cb.steps + future)
+        first = budget.predict_distances(seen, scales[1:j + 1], scales[j + 1:])
+        return later_plan(name, seen, cb.earlier[1:j + 1], cb.earlier[j + 1:], first), True
+    TargetRule._predict = _predict

@@ -222,14 +222,18 @@ class TargetRule:
         elif cb.earlier is not None and len(cb.earlier) != n:
             cb.earlier = None
 
-    def _choose(self, run, cb, j, acc, left, future, fut_forced):
+    def _predict(self, run, cb, j, future) -> tuple:
+        """(the distances predicted for the calls after call j, planned on an earlier run's
+        profile?): that profile scaled to this run where there is one for exactly these
+        calls, else the first-run prediction from the schedule."""
         seen = cb.rescaled[1:j + 1]
-        planned = cb.earlier is not None and len(cb.earlier) == j + 1 + len(future)
-        if planned:
-            pred = budget.scale_profile(seen, cb.earlier[1:j + 1], cb.earlier[j + 1:])
-        else:
-            scales = budget.call_scales(run.sigmas, cb.steps + future)
-            pred = budget.predict_distances(seen, scales[1:j + 1], scales[j + 1:])
+        if cb.earlier is not None and len(cb.earlier) == j + 1 + len(future):
+            return budget.scale_profile(seen, cb.earlier[1:j + 1], cb.earlier[j + 1:]), True
+        scales = budget.call_scales(run.sigmas, cb.steps + future)
+        return budget.predict_distances(seen, scales[1:j + 1], scales[j + 1:]), False
+
+    def _choose(self, run, cb, j, acc, left, future, fut_forced):
+        pred, planned = self._predict(run, cb, j, future)
         tau = budget.online_threshold(acc, pred, fut_forced, left, self.max_consecutive_skips,
                                       cb.skips_run)
         self.tau = tau

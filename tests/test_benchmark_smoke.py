@@ -281,3 +281,8 @@ def test_first_run_loo_picks_on_the_other_proxies():
     tables = {"p": later, "q": later}
     assert pick(tables, ["q"], p0) == p5 and pick(tables, ["q"], p0, margin=2.0) == p0
     assert "| p | q | placement 0.5 | +0.50 | +0.50 |" in render(tables, p0, "later")
+    # rows measured with --later-plans name their plan ("profile": the shipped one)
+    from benchmarks.first_run_loo import rule_variant
+    assert rule_variant({"placement": 0.0, "later_plan": "profile"}) == "placement 0, plan profile"
+    assert rule_variant({"placement": 0.0, "late_weight": 1.0, "later_plan": "blend"}) == \
+        "placement 0, late weight 1, plan blend"

@@ -1,6 +1,7 @@
 """target_speedup experiments (benchmarks/target_variants.py): the online threshold at a fraction
 of the interval of thresholds that spend the budget (pure python on toy sequences), the
-first-run warm-up (the rule on a tiny real Wan) and the first-run recent fit (toy sequences)."""
+first-run warm-up (the rule on a tiny real Wan), the first-run recent fit (toy sequences), and
+the later runs' late weight and plan (toy sequences, and the rule on a tiny real Wan)."""
 from __future__ import annotations
 
 import random
@@ -11,8 +12,9 @@ import pytest
 
 sys.path.append(str(Path(__file__).resolve().parents[1]))    # after ComfyUI: its `nodes` first
 
-from benchmarks.target_variants import (label, late_weighted, placed_threshold,  # noqa: E402
-                                        recent_count, use, use_late_weight, use_recent,
+from benchmarks.target_variants import (LATER_PLANS, label, late_weighted,  # noqa: E402
+                                        later_plan, placed_threshold, recent_count, use,
+                                        use_late_weight, use_later_plan, use_recent,
                                         use_warmup)
 from comfyui_teacache.teacache_core import budget  # noqa: E402
 from comfyui_teacache.teacache_core.target import TargetRule  # noqa: E402
@@ -173,3 +175,44 @@ def test_late_weight_weighs_the_last_calls_and_keeps_the_budget(model_dir):
     finally:
         use_late_weight(0.0)
     assert TargetRule._choose is shipped
+
+
+def test_later_plans_scale_the_profile_or_predict():
+    """profile: the earlier run's distances scaled by every call seen; profile recent: by the
+    last RECENT_CALLS calls; prediction: the first-run prediction; blend: their geometric mean
+    call by call."""
+    seen, early, fut, first = [4.0, 1.0, 1.0, 1.0], [1.0, 1.0, 1.0, 1.0], [0.5, 2.0], [2.0, 8.0]
+    assert later_plan("profile", seen, early, fut, first) == pytest.approx([0.875, 3.5])
+    assert later_plan("profile recent", seen, early, fut, first) == pytest.approx([0.5, 2.0])
+    assert later_plan("prediction", seen, early, fut, first) == pytest.approx(first)
+    assert later_plan("blend", seen, early, fut, first) == pytest.approx([1.0, 4.0])
+    with pytest.raises(ValueError, match="one of"):
+        use_later_plan("oracle")
+
+
+def test_later_plans_keep_the_budget_and_prediction_equals_a_first_run(model_dir):
+    """On a tiny real Wan through ComfyUI's sampler, a later run under every later plan still
+    computes exactly K per cond, says it was planned, and under "prediction" makes the same
+    choices as a first run of the same prompt and seed (one call per step: the profile then
+    adds nothing the schedule does not give); use_later_plan("profile") restores the rule."""
+    from test_target import run, target
+    model, shipped = _tiny_wan(model_dir, "wan_laterplan", 33), TargetRule._predict
+    first = target(model, 2.0)
+    run(first, steps=12, seed=6)
+    fresh = {k: [r["computed"] for r in v] for k, v in summary(first)["branches"].items()}
+    try:
+        for name in LATER_PLANS:
+            use_later_plan(name)
+            m = target(model, 2.0)
+            run(m, steps=12)
+            run(m, steps=12, seed=6)                     # a later run: planned
+            s = summary(m)
+            assert s["target"]["plan"] != "prediction"
+            got = {k: [r["computed"] for r in v] for k, v in s["branches"].items()}
+            for recs in got.values():
+                assert sum(recs) == 6
+            if name == "prediction":
+                assert got == fresh
+    finally:
+        use_later_plan("profile")
+    assert TargetRule._predict is shipped
