@@ -31,12 +31,12 @@ as recorded, the last ones weigh more. 0: the shipped rule. target_benchmark.py
 --late-weights A,...
 
 **Later-run plan**: what a planned (later or stored-profile) run predicts the calls to come
-from. `use_later_plan(name)`: "profile" (shipped: the earlier run's distances, scaled by the
-ratio of this run's distances to that run's over every call seen, budget.scale_profile);
-"profile recent" (that ratio over the last budget.RECENT_CALLS calls seen, the first runs'
-recent fit); "blend" (the geometric mean, call by call, of "profile recent" and the first-run
-prediction); "prediction" (the first-run prediction from the schedule's shape: the profile
-only gives the calls to come). target_benchmark.py --later-plans NAME,...
+from. `use_later_plan(name)`: "prediction" (shipped: the first-run prediction from the
+schedule's shape, TargetRule._predict; the profile gives only the calls to come); "profile"
+(the rule before: the earlier run's distances, scaled by the ratio of this run's distances to
+that run's over every call seen, `scale_profile`); "profile recent" (that ratio over the last
+budget.RECENT_CALLS calls seen, the first runs' recent fit); "blend" (the geometric mean, call
+by call, of "profile recent" and the prediction). target_benchmark.py --later-plans NAME,...
 
 Measured in BENCHMARKS.md (target_speedup, "the front at the same runs").
 """
@@ -44,7 +44,7 @@ from __future__ import annotations
 
 import math
 
-from benchmarks.first_run_loo import fit_suffix
+from benchmarks.first_run_loo import label  # noqa: F401  (the name the tests and tables use)
 from comfyui_teacache.teacache_core import budget
 from comfyui_teacache.teacache_core.target import TargetRule
 
@@ -53,6 +53,7 @@ SHIPPED_CHOOSE = TargetRule._choose
 SHIPPED_PREDICT = budget.predict_distances
 SHIPPED_PLAN = TargetRule._predict
 LATER_PLANS = ("profile", "profile recent", "blend", "prediction")
+SHIPPED_LATER_PLAN = "prediction"
 
 
 def placed_threshold(accumulated: float, future, forced, budget_left: int, max_skips: int = 0,
@@ -118,11 +119,6 @@ def use_recent(fit: float):
     budget.predict_distances = predict_distances
 
 
-def label(shape) -> str:
-    """A first-run prediction's name: "move^M / sigma^S", with its warm-up and recent fit."""
-    return f"move^{shape[0]:g} / sigma^{shape[1]:g}" + fit_suffix(shape)
-
-
 def late_weighted(pred, sigmas, now_step: int, future_steps, power: float) -> list:
     """`pred` (the distances to come) times (sigma now / sigma of each call) ** power."""
     def sig(i):
@@ -156,6 +152,20 @@ def use_late_weight(power: float):
 
 
 
+def scale_profile(seen, earlier_seen, earlier_future) -> list:
+    """An earlier run's distances still to come, scaled by how this run's seen distances
+    compare with that run's at the same calls (within a factor 4 either way; the later runs'
+    rule before the prediction shipped)."""
+    pairs = [(a, b) for a, b in zip(seen, earlier_seen) if _finite(a) and _finite(b)]
+    num, den = sum(a for a, _ in pairs), sum(b for _, b in pairs)
+    f = min(max(num / den, 0.25), 4.0) if num > 0 and den > 0 else 1.0
+    return [f * d if _finite(d) else 0.0 for d in earlier_future]
+
+
+def _finite(x) -> bool:
+    return x is not None and math.isfinite(x)
+
+
 def later_plan(name: str, seen, earlier_seen, earlier_future, first_run_pred) -> list:
     """The distances to come that a planned run plans on under `name` (see the module's note):
     from this run's distances seen, the earlier run's at the same calls and after them, and
@@ -163,8 +173,7 @@ def later_plan(name: str, seen, earlier_seen, earlier_future, first_run_pred) ->
     if name == "prediction":
         return list(first_run_pred)
     n = len(seen) if name == "profile" else min(len(seen), budget.RECENT_CALLS)
-    prof = budget.scale_profile(seen[len(seen) - n:], earlier_seen[len(seen) - n:],
-                                earlier_future)
+    prof = scale_profile(seen[len(seen) - n:], earlier_seen[len(seen) - n:], earlier_future)
     if name == "blend":
         return [math.sqrt(max(a, 0.0) * max(b, 0.0)) for a, b in zip(prof, first_run_pred)]
     return prof
@@ -172,18 +181,17 @@ def later_plan(name: str, seen, earlier_seen, earlier_future, first_run_pred) ->
 
 def use_later_plan(name: str):
     """Make the pack's planned (later and stored-profile) runs plan on `name` (one of
-    LATER_PLANS; "profile": the shipped rule)."""
+    LATER_PLANS; SHIPPED_LATER_PLAN: the shipped rule)."""
     if name not in LATER_PLANS:
         raise ValueError(f"later plan {name!r}: one of {', '.join(LATER_PLANS)}")
-    if name == "profile":
+    if name == SHIPPED_LATER_PLAN:
         TargetRule._predict = SHIPPED_PLAN
         return
 
     def _predict(self, run, cb, j, future):
-        if cb.earlier is None or len(cb.earlier) != j + 1 + len(future):
-            return SHIPPED_PLAN(self, run, cb, j, future)
-        seen = cb.rescaled[1:j + 1]
-        scales = budget.call_scales(run.sigmas, cb.steps + future)
-        first = budget.predict_distances(seen, scales[1:j + 1], scales[j + 1:])
-        return later_plan(name, seen, cb.earlier[1:j + 1], cb.earlier[j + 1:], first), True
+        first, planned = SHIPPED_PLAN(self, run, cb, j, future)
+        if not planned:
+            return first, planned
+        return later_plan(name, cb.rescaled[1:j + 1], cb.earlier[1:j + 1], cb.earlier[j + 1:],
+                          first), True
     TargetRule._predict = _predict

@@ -151,15 +151,6 @@ def predict_distances(seen, seen_scales, future_scales, power: float = 1.0,
     return [c * m ** power for m in future_scales]
 
 
-def scale_profile(seen, earlier_seen, earlier_future) -> list:
-    """An earlier run's distances still to come, scaled by how this run's seen distances
-    compare with that run's at the same calls (within a factor 4 either way)."""
-    pairs = [(a, b) for a, b in zip(seen, earlier_seen) if _finite(a) and _finite(b)]
-    num, den = sum(a for a, _ in pairs), sum(b for _, b in pairs)
-    f = min(max(num / den, 0.25), 4.0) if num > 0 and den > 0 else 1.0
-    return [f * d if _finite(d) else 0.0 for d in earlier_future]
-
-
 def _finite(x) -> bool:
     return x is not None and math.isfinite(x)
 

@@ -3,11 +3,13 @@
 Pure python/torch; no ComfyUI (the folder and the model's identity are passed in; the nodes
 use <ComfyUI user directory>/teacache/profiles.json).
 
-A later run of one TeaCache node plans its computes on the previous run's distance profile
-(target.TargetRule); a first run has to predict the distances to come. After a target_speedup
-run reaches its last step, each cond's profile (the step of every model call and its rescaled
-indicator distance) is kept in one JSON file, so the next first run on that model and schedule
-(a new node, ComfyUI restarted) plans from it as a later run does. An entry's key is a hash of:
+A later run of one TeaCache node takes its calls to come from the previous run's profile
+(target.TargetRule: how many, at which steps; a first run learns a second-order sampler's
+second calls only as they come) and predicts their distances as a first run does. After a
+target_speedup run reaches its last step, each cond's profile (the step of every model call and
+its rescaled indicator distance) is kept in one JSON file, so the next first run on that model
+and schedule (a new node, ComfyUI restarted) plans from it as a later run does. An entry's key
+is a hash of:
 
 - the model: family, variant, dims, the weights file name where ComfyUI names it, a hash of the
   parameter names and shapes and of a few weight values (weights_signature), and of the
@@ -17,7 +19,7 @@ indicator distance) is kept in one JSON file, so the next first run on that mode
 - the cond's role (cond, uncond, ...), the preset and its coefficients, the indicator.
 
 Never the prompt, the seed or the latent: two prompts on the same model and schedule share an
-entry (a profile is a shape; each run scales it to the distances it sees).
+entry (a profile is the schedule's calls and their distances, not the prompt's).
 
 The file holds at most max_entries entries (one per cond: a CFG run makes two); when a run
 adds one more, the least recently written go. Writes are atomic (temp file + os.replace): a
@@ -106,8 +108,8 @@ def weights_signature(module, skip=(), originals=None, picks: int = 4, count: in
 
 
 def _json_value(v):
-    """A rescaled distance as JSON keeps it: non-finite values become None (the planner
-    treats both alike: budget.scale_profile skips them)."""
+    """A rescaled distance as JSON keeps it: non-finite values become None (the same to
+    every reader: a distance that was not measured)."""
     if v is None:
         return None
     v = float(v)

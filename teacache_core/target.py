@@ -15,15 +15,15 @@ The rule, per cond (README "target_speedup"):
   the smallest fixed threshold that, replayed on the distances predicted for the calls still to
   come, spends at most the budget left (budget.online_threshold). So each call is decided as
   the fixed-threshold rule would decide it with the threshold that meets the target, re-aimed
-  at every call as the live distances come in. The distances to come are predicted on the
-  first run with this schedule from the last few distances seen (the scale; the shape from
-  how far the schedule moves into each call and its sigma there: budget.call_scales,
-  budget.predict_distances), and on
-  later runs from the previous run's distances, scaled to this run's (budget.scale_profile).
-  A first run on a model and schedule that an earlier run (another node, before a restart)
-  finished plans from that run's profile as a later run does, where the run has a profile
-  store (profiles.py; run.stored_profiles, set by the ComfyUI side): the summary says which
-  source planned the run ("plan": stored profile, previous run or prediction).
+  at every call as the live distances come in. The distances to come are predicted from the
+  last few distances seen (the scale; the shape from how far the schedule moves into each
+  call and its sigma there: budget.call_scales, budget.predict_distances). A later run with
+  the same schedule takes the calls to come (how many, at which steps) from the previous
+  run's profile, and so does a first run on a model and schedule that an earlier run
+  (another node, before a restart) finished, where the run has a profile store (profiles.py;
+  run.stored_profiles, set by the ComfyUI side): the summary says which source planned the
+  run ("plan": stored profile, previous run or prediction). The profile's recorded distances
+  are kept, not planned on (TargetRule._predict says why).
 - shared (default): all conds of a run compute at the same call positions (the first cond to
   reach a call decides for the others), so a batched call skips the blocks as a whole.
 
@@ -224,13 +224,22 @@ class TargetRule:
 
     def _predict(self, run, cb, j, future) -> tuple:
         """(the distances predicted for the calls after call j, planned on an earlier run's
-        profile?): that profile scaled to this run where there is one for exactly these
-        calls, else the first-run prediction from the schedule."""
+        profile?): the schedule's shape scaled to the last calls seen (budget.call_scales,
+        budget.predict_distances), on the calls to come that the earlier run's profile gives
+        where there is one for exactly these calls (planned), else that the schedule gives.
+
+        A planned run predicts as a first run does, not from the earlier run's recorded
+        distances: planning on those (scaled to this run's) placed the computes worse on two
+        of the three proxies, chosen leave one proxy out (BENCHMARKS.md, "What a later run
+        plans on": each proxy's pick from the two others' calibration prompts was the
+        prediction; later runs on the evaluation prompts, mean delta to the fixed thresholds at
+        the same computes, reuse / extrapolate, recorded -> predicted: LTX-Video -0.64 / -0.65
+        -> +0.15 / +1.17 dB, Wan +0.17 / +0.68 -> +0.57 / +1.66, HunyuanVideo +1.84 / +3.23 ->
+        +1.66 / +3.07)."""
         seen = cb.rescaled[1:j + 1]
-        if cb.earlier is not None and len(cb.earlier) == j + 1 + len(future):
-            return budget.scale_profile(seen, cb.earlier[1:j + 1], cb.earlier[j + 1:]), True
         scales = budget.call_scales(run.sigmas, cb.steps + future)
-        return budget.predict_distances(seen, scales[1:j + 1], scales[j + 1:]), False
+        planned = cb.earlier is not None and len(cb.earlier) == j + 1 + len(future)
+        return budget.predict_distances(seen, scales[1:j + 1], scales[j + 1:]), planned
 
     def _choose(self, run, cb, j, acc, left, future, fut_forced):
         pred, planned = self._predict(run, cb, j, future)

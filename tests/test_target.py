@@ -120,6 +120,26 @@ def test_each_cond_computes_exactly_the_budget(wan, sampler, steps, r, caplog):
         assert "rel_l1_thresh ignored" in line
 
 
+@pytest.mark.parametrize("sampler", ["euler", "dpmpp_2m", "uni_pc"])
+def test_a_later_run_predicts_as_a_first_run(wan, sampler):
+    """A later run takes the calls to come from the previous run's profile, and predicts their
+    distances from the schedule as a first run does (TargetRule._predict): with one call per
+    step it computes the same calls as a fresh node's first run of the same prompt and seed,
+    bit-identical output, and says it was planned on the previous run."""
+    fresh = target(wan, 3.0, estimate="extrapolate")
+    a, _ = run(fresh, steps=13, sampler=sampler, seed=9)
+    first = summary(fresh)
+    later = target(wan, 3.0, estimate="extrapolate")
+    run(later, steps=13, sampler=sampler, seed=2)
+    b, _ = run(later, steps=13, sampler=sampler, seed=9)
+    s = summary(later)
+    assert s["target"]["plan"] == "previous run" and first["target"]["plan"] == "prediction"
+    for label in ("cond", "uncond"):
+        assert [r["computed"] for r in s["branches"][label]] == \
+            [r["computed"] for r in first["branches"][label]]
+    assert torch.equal(a, b)
+
+
 def test_many_steps(wan):
     m = target(wan, 4.0)
     _, blocks = run(m, steps=100, cfg=1.0)

@@ -94,9 +94,6 @@ def test_predicted_distances_follow_the_schedule_moves():
     assert budget.predict_distances(seen, [1.0] * 6, [1.0, 2.0]) == pytest.approx([0.05, 0.1])
     assert budget.predict_distances(seen, [1.0] * 6, [1.0], recent=0) == pytest.approx([0.75 / 5])
     assert budget.predict_distances(seen, [1.0] * 6, [1.0], recent=4) == pytest.approx([0.05])
-    # an earlier run's distances, scaled to this run's (at most 4x)
-    assert budget.scale_profile([0.2], [0.1], [0.3, None]) == pytest.approx([0.6, 0.0])
-    assert budget.scale_profile([10.0], [0.1], [1.0]) == pytest.approx([4.0])
 
 
 def test_budget_nearest_in_ratio_and_clamped():

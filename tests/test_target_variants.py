@@ -12,8 +12,8 @@ import pytest
 
 sys.path.append(str(Path(__file__).resolve().parents[1]))    # after ComfyUI: its `nodes` first
 
-from benchmarks.target_variants import (LATER_PLANS, label, late_weighted,  # noqa: E402
-                                        later_plan, placed_threshold, recent_count, use,
+from benchmarks.target_variants import (LATER_PLANS, SHIPPED_LATER_PLAN,  # noqa: E402
+                                        label, late_weighted, later_plan, placed_threshold, recent_count, use,
                                         use_late_weight, use_later_plan, use_recent,
                                         use_warmup)
 from comfyui_teacache.teacache_core import budget  # noqa: E402
@@ -186,15 +186,19 @@ def test_later_plans_scale_the_profile_or_predict():
     assert later_plan("profile recent", seen, early, fut, first) == pytest.approx([0.5, 2.0])
     assert later_plan("prediction", seen, early, fut, first) == pytest.approx(first)
     assert later_plan("blend", seen, early, fut, first) == pytest.approx([1.0, 4.0])
+    # the rule before: at most 4x either way, unmeasured distances 0
+    assert later_plan("profile", [0.2], [0.1], [0.3, None], [1.0, 1.0]) == pytest.approx([0.6, 0.0])
+    assert later_plan("profile", [10.0], [0.1], [1.0], [1.0]) == pytest.approx([4.0])
     with pytest.raises(ValueError, match="one of"):
         use_later_plan("oracle")
 
 
 def test_later_plans_keep_the_budget_and_prediction_equals_a_first_run(model_dir):
     """On a tiny real Wan through ComfyUI's sampler, a later run under every later plan still
-    computes exactly K per cond, says it was planned, and under "prediction" makes the same
-    choices as a first run of the same prompt and seed (one call per step: the profile then
-    adds nothing the schedule does not give); use_later_plan("profile") restores the rule."""
+    computes exactly K per cond, says it was planned, and under "prediction" (shipped) makes
+    the same choices as a first run of the same prompt and seed (one call per step: the
+    profile then adds nothing the schedule does not give); use_later_plan of the shipped plan
+    restores the rule."""
     from test_target import run, target
     model, shipped = _tiny_wan(model_dir, "wan_laterplan", 33), TargetRule._predict
     first = target(model, 2.0)
@@ -213,6 +217,8 @@ def test_later_plans_keep_the_budget_and_prediction_equals_a_first_run(model_dir
                 assert sum(recs) == 6
             if name == "prediction":
                 assert got == fresh
+            if name != "prediction":
+                assert TargetRule._predict is not shipped
     finally:
-        use_later_plan("profile")
+        use_later_plan(SHIPPED_LATER_PLAN)
     assert TargetRule._predict is shipped
