@@ -47,6 +47,11 @@ def fit_suffix(shape) -> str:
     return out
 
 
+def label(shape) -> str:
+    """A first-run prediction's name: "move^M / sigma^S", with its warm-up and recent fit."""
+    return f"move^{shape[0]:g} / sigma^{shape[1]:g}" + fit_suffix(shape)
+
+
 def _name(shape) -> str:
     """"M : S" and its fit_suffix; a later-run rule variant (a string) as it is."""
     if isinstance(shape, str):
@@ -80,10 +85,12 @@ def variant_of(row, shipped, kind: str = "first"):
 
 def shipped_of(res, kind: str = "first"):
     """The run's shipped rule: (M, S, 0, its recent fit; -1 = every call seen, as runs before
-    budget.RECENT_CALLS shipped were) for first runs, "placement 0" for later runs."""
+    budget.RECENT_CALLS shipped were) for first runs, "placement 0" for later runs (", plan
+    P" where the run names the later runs' shipped plan: rows since it did name theirs)."""
     m = res["meta"]
     if kind != "first":
-        return "placement 0"
+        plan = m.get("shipped_later_plan")
+        return "placement 0" + (f", plan {plan}" if plan else "")
     return tuple(m["shipped_shape"][:2]) + (0.0, float(m.get("shipped_recent", -1)))
 
 
@@ -163,7 +170,13 @@ def render(tables: dict, shipped, kind: str = "first") -> str:
     return "\n".join(lines) + "\n"
 
 
-def held_out(tables: dict, evals: dict, shipped, kind: str = "first", only=None) -> str:
+def _kept(name: str, only=None, without=None) -> bool:
+    """Whether a rule named `name` is kept by --only / --without."""
+    return (not only or only in name) and not (without and without in name)
+
+
+def held_out(tables: dict, evals: dict, shipped, kind: str = "first", only=None,
+             without=None) -> str:
     """The goal table on the evaluation prompts: each proxy's first runs with its pick (kind
     "first"), or every placement's runs with the pick of the later runs' placement marked."""
     shipped = _variant(shipped)
@@ -177,7 +190,7 @@ def held_out(tables: dict, evals: dict, shipped, kind: str = "first", only=None)
         firsts = sorted({shape_of(r, shipped_of(res)) for r in res["rows"]
                          if r["kind"] == "first"}, key=lambda x: kind == "first" and x != s)
         places = sorted({rule_variant(r) for r in res["rows"] if r["kind"] != "threshold"
-                         and (kind == "first" or not only or only in rule_variant(r))})
+                         and _kept(rule_variant(r), only, without)})
         for est, place in ((e, f) for e in ests for f in places):
             for run, shape in [("first", x) for x in firsts] + [("later", None), ("stored", None)]:
                 sel = [r for r in res["rows"] if r["kind"] == run and r["estimate"] == est
@@ -217,6 +230,8 @@ def main():
     ap.add_argument("--only", default=None, metavar="TEXT",
                     help="only the rules whose name contains TEXT (e.g. \"plan\": the later "
                          "runs' plans, measured with target_benchmark.py --later-plans)")
+    ap.add_argument("--without", default=None, metavar="TEXT",
+                    help="leave out the rules whose name contains TEXT")
     ap.add_argument("--shipped", default=None, metavar="NAME",
                     help="the rule a pick must beat by the margin (default: the shipped one "
                          "as the rows name it; e.g. \"placement 0, plan profile\")")
@@ -229,7 +244,7 @@ def main():
     for path in a.results:
         res = json.loads(Path(path).read_text())
         tables[res["meta"]["proxy"]] = {k: v for k, v in scores(res, a.kind).items()
-                                        if not a.only or a.only in _name(k)}
+                                        if _kept(_name(k), a.only, a.without)}
         shipped = a.shipped or shipped_of(res, a.kind)
     text = render(tables, shipped, a.kind)
     if a.eval:
@@ -241,7 +256,7 @@ def main():
                                                         if r["kind"] != "threshold"]
             else:
                 evals[res["meta"]["proxy"]] = res
-        text += "\n" + held_out(tables, evals, shipped, a.kind, a.only)
+        text += "\n" + held_out(tables, evals, shipped, a.kind, a.only, a.without)
     print(text)
     if a.out:
         Path(a.out).write_text(text)

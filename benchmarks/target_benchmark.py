@@ -79,9 +79,9 @@ def parse():
                          "(sigma now / sigma there) ** A (benchmarks/target_variants.py; "
                          "default 0: the shipped rule); with --extend, the rows to add")
     ap.add_argument("--later-plans", default=None, metavar="NAME,...",
-                    help="later and stored-profile rows planned on: profile (shipped), profile "
-                         "recent, blend, prediction (benchmarks/target_variants.py); with "
-                         "--extend, the rows to add")
+                    help="later and stored-profile rows planned on: prediction (shipped), "
+                         "profile (the rule before), profile recent, blend "
+                         "(benchmarks/target_variants.py); with --extend, the rows to add")
     ap.add_argument("--match", type=int, default=0, metavar="TRIES",
                     help="per target, search up to TRIES fixed thresholds for one that realises "
                          "the same block runs (bisection in the sweep's own gaps): the front at "
@@ -158,7 +158,7 @@ def main():
     shipped = (pack_budget.MOVE_POWER, pack_budget.SIGMA_POWER)
     placements = [float(x) for x in a.placements.split(",")] if a.placements else [0.0]
     weights = [float(x) for x in a.late_weights.split(",")] if a.late_weights else [0.0]
-    plans = a.later_plans.split(",") if a.later_plans else ["profile"]
+    plans = a.later_plans.split(",") if a.later_plans else [variants.SHIPPED_LATER_PLAN]
     shapes = ([_shape(x) for x in a.first_run_shapes.split(",")]
               if a.first_run_shapes else [shipped])
     kinds = a.kinds.split(",")
@@ -231,10 +231,10 @@ def main():
                                                for p in plans for r in targets):
                         variants.use(place)
                         tag = {"placement": place, **({"late_weight": wt} if wt else {}),
-                               **({"later_plan": plan} if a.later_plans else {})}
+                               "later_plan": plan}
                         # first run: a fresh node per prompt (no profile of this schedule yet)
                         for shape in shapes if "first" in kinds and not wt \
-                                and plan == "profile" else ():
+                                and plan == variants.SHIPPED_LATER_PLAN else ():
                             pack_budget.MOVE_POWER, pack_budget.SIGMA_POWER = shape[:2]
                             variants.use_warmup(shape[2] if len(shape) > 2 else 0.0)
                             variants.use_recent(shape[3] if len(shape) > 3 else 0.0)
@@ -274,7 +274,7 @@ def main():
                     TargetRule.SHARED = True
                     variants.use(0.0)
                     variants.use_late_weight(0.0)
-                    variants.use_later_plan("profile")
+                    variants.use_later_plan(variants.SHIPPED_LATER_PLAN)
                 if a.match:
                     match_front(rows, sampler, steps, est, a.match, measure, node)
             Path(a.out).mkdir(parents=True, exist_ok=True)
@@ -300,6 +300,7 @@ def main():
     meta = {"command": command,
             "proxy": a.proxy, "prompt_set": a.prompt_set, "shipped_shape": list(shipped),
             "shipped_recent": pack_budget.RECENT_CALLS,
+            "shipped_later_plan": variants.SHIPPED_LATER_PLAN,
             "match": a.match, "prompts": len(prompts), "cfg": a.cfg, "latent": list(latent.shape),
             "model": Path(a.model).name, "seconds": round(time.perf_counter() - t_start),
             "machine": f"{platform.machine()}, {a.threads} torch threads, torch {torch.__version__}"}
@@ -449,7 +450,7 @@ def _kind(r) -> str:
     shape = r.get("shape")
     if not shape:
         return r["kind"]
-    from benchmarks.target_variants import label
+    from benchmarks.first_run_loo import label
     return f"{r['kind']} ({label(shape)})"
 
 
