@@ -38,7 +38,7 @@ sys.path.insert(0, str(ROOT / "devtools"))
 sys.path.insert(0, str(ROOT))
 
 from comfy_env import load_pack  # noqa: E402
-from benchmarks.first_run_loo import rule_variant as _place  # noqa: E402
+from benchmarks.first_run_loo import label as shape_label, rule_variant as _place  # noqa: E402
 
 THRESHOLDS = [0.02, 0.04, 0.07, 0.1, 0.15, 0.2, 0.3, 0.45, 0.7, 1.0]
 TARGETS = [1.5, 2.0, 3.0, 4.0]
@@ -398,8 +398,6 @@ def _delta(r, key="psnr"):
     return r[key] - front
 
 
-
-
 def _groups(rows):
     """(skip estimate, mode, placement, its target rows) for each present, in the rows' order."""
     for est in dict.fromkeys(r["estimate"] for r in rows):
@@ -450,8 +448,7 @@ def _kind(r) -> str:
     shape = r.get("shape")
     if not shape:
         return r["kind"]
-    from benchmarks.first_run_loo import label
-    return f"{r['kind']} ({label(shape)})"
+    return f"{r['kind']} ({shape_label(shape)})"
 
 
 KINDS = ("first", "later", "stored", "self")

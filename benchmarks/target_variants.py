@@ -135,8 +135,7 @@ def use_late_weight(power: float):
         return
 
     def _choose(self, run, cb, j, acc, left, future, fut_forced):
-        planned = cb.earlier is not None and len(cb.earlier) == j + 1 + len(future)
-        if not planned:
+        if not self._planned(cb, j, future):
             return SHIPPED_CHOOSE(self, run, cb, j, acc, left, future, fut_forced)
         shipped = budget.online_threshold
 
@@ -151,19 +150,15 @@ def use_late_weight(power: float):
     TargetRule._choose = _choose
 
 
-
 def scale_profile(seen, earlier_seen, earlier_future) -> list:
     """An earlier run's distances still to come, scaled by how this run's seen distances
     compare with that run's at the same calls (within a factor 4 either way; the later runs'
     rule before the prediction shipped)."""
-    pairs = [(a, b) for a, b in zip(seen, earlier_seen) if _finite(a) and _finite(b)]
+    finite = budget._finite
+    pairs = [(a, b) for a, b in zip(seen, earlier_seen) if finite(a) and finite(b)]
     num, den = sum(a for a, _ in pairs), sum(b for _, b in pairs)
     f = min(max(num / den, 0.25), 4.0) if num > 0 and den > 0 else 1.0
-    return [f * d if _finite(d) else 0.0 for d in earlier_future]
-
-
-def _finite(x) -> bool:
-    return x is not None and math.isfinite(x)
+    return [f * d if finite(d) else 0.0 for d in earlier_future]
 
 
 def later_plan(name: str, seen, earlier_seen, earlier_future, first_run_pred) -> list:

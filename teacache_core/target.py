@@ -238,8 +238,14 @@ class TargetRule:
         +1.66 / +3.07)."""
         seen = cb.rescaled[1:j + 1]
         scales = budget.call_scales(run.sigmas, cb.steps + future)
-        planned = cb.earlier is not None and len(cb.earlier) == j + 1 + len(future)
-        return budget.predict_distances(seen, scales[1:j + 1], scales[j + 1:]), planned
+        return (budget.predict_distances(seen, scales[1:j + 1], scales[j + 1:]),
+                self._planned(cb, j, future))
+
+    @staticmethod
+    def _planned(cb, j, future) -> bool:
+        """Whether call j plans on an earlier run's profile: there is one for exactly these
+        calls (call j and the calls `future` after it)."""
+        return cb.earlier is not None and len(cb.earlier) == j + 1 + len(future)
 
     def _choose(self, run, cb, j, acc, left, future, fut_forced):
         pred, planned = self._predict(run, cb, j, future)
