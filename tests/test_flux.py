@@ -96,7 +96,8 @@ FLUX_LATENT = torch.zeros(1, 16, 4, 4)      # 4 image tokens (patch 2)
 @pytest.fixture(scope="module")
 def flux(model_dir):
     hidden = flux_width()
-    return tm.load(build_flux(model_dir / "flux_tiny.safetensors", hidden, seed=1)), hidden
+    return tm.load(build_flux(model_dir / "flux_tiny.safetensors", hidden, seed=1),
+                   keep_file=False), hidden
 
 
 @pytest.fixture(scope="module")

@@ -40,7 +40,7 @@ def _sample(model, **kw):
 @pytest.fixture(scope="module", params=["lumina2", "z_image"])
 def model(request, model_dir):
     if request.param == "lumina2":
-        m = tm.load(build_lumina2_file(model_dir / "lumina2_tiny.safetensors"))
+        m = tm.load(build_lumina2_file(model_dir / "lumina2_tiny.safetensors"), keep_file=False)
         assert type(m.model).__name__ == "Lumina2"
     else:
         m = load_zimage(build_zimage_file(model_dir / "zimage_tiny.safetensors"))

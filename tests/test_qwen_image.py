@@ -36,7 +36,7 @@ def run(model, steps=STEPS, cond=None, latent=LATENT):
 
 @pytest.fixture(scope="module")
 def qwen(model_dir):
-    return tm.load(build_qwen(model_dir / "qwen_image_tiny.safetensors", seed=1))
+    return tm.load(build_qwen(model_dir / "qwen_image_tiny.safetensors", seed=1), keep_file=False)
 
 
 @pytest.fixture(scope="module")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import math
 
+from pathlib import Path
+
 import torch
 from safetensors.torch import save_file
 
@@ -52,9 +54,16 @@ def build_wan(path, *, dim=128, num_layers=3, ffn_dim=256, in_dim=16, out_dim=16
     return path
 
 
-def load(path):
+def load(path, keep_file=True):
+    """Load a model file through ComfyUI's loader. keep_file=False deletes the file once loaded
+    (the loaded weights are in memory): the few tiny models that must have full-size widths to
+    load as they are (FLUX.1 on 0.3.75, Qwen-Image, Lumina2: 0.8-2 GB) hold no disk after."""
     import comfy.sd
-    return comfy.sd.load_diffusion_model(str(path))
+    try:
+        return comfy.sd.load_diffusion_model(str(path))
+    finally:
+        if not keep_file:
+            Path(path).unlink(missing_ok=True)
 
 
 def wan_conds(seed=0, tokens=8, batch=1):
