@@ -65,6 +65,9 @@ def parse():
     ap.add_argument("--prompt-set", default="eval", choices=("eval", "calib"),
                     help="eval: the proxy's evaluation prompts (seeds 100+); calib: calibration "
                          "prompts 4.. (seeds 700+), for choosing constants (first_run_loo.py)")
+    ap.add_argument("--prompt-offset", type=int, default=0, metavar="N",
+                    help="with --prompt-set eval: start at evaluation prompt N (seed 100 + N), "
+                         "a second set of held-out prompts (0: the first --prompts ones)")
     ap.add_argument("--first-run-shapes", default=None, metavar="M:S[:W[:R]],...",
                     help="first-run predictions to measure: move power : sigma power pairs of "
                          "budget.call_scales, optionally : a first-run warm-up fraction W "
@@ -118,6 +121,7 @@ def main():
         m, rs = earlier["meta"], earlier["rows"]
         a.proxy, a.cfg, a.prompts = m["proxy"], m["cfg"], m["prompts"]
         a.prompt_set = m.get("prompt_set", "eval")
+        a.prompt_offset = m.get("prompt_offset", 0)
         a.latent = "x".join(str(v) for v in m["latent"][2:])
         a.samplers = ",".join(dict.fromkeys(r["sampler"] for r in rs))
         a.steps = ",".join(dict.fromkeys(str(r["steps"]) for r in rs))
@@ -152,7 +156,8 @@ def main():
     f, h, w = (int(v) for v in (a.latent or "x".join(map(str, proxy.eval_latent[1:]))).split("x"))
     latent = torch.zeros(1, proxy.eval_latent[0], f, h, w)
     if a.prompt_set == "eval":
-        prompts, seed0 = proxy.eval_prompts[:a.prompts], 100
+        off = a.prompt_offset
+        prompts, seed0 = proxy.eval_prompts[off:off + a.prompts], 100 + off
     else:       # calibration prompt 0 warms the later and stored rows' nodes
         prompts, seed0 = proxy.calib_prompts[4:4 + a.prompts], 700
     shipped = (pack_budget.MOVE_POWER, pack_budget.SIGMA_POWER)
@@ -298,7 +303,9 @@ def main():
             r["error"] = r["reduction"] / r["param"] - 1
     command = " ".join(["benchmarks/target_benchmark.py"] + sys.argv[1:])
     meta = {"command": command,
-            "proxy": a.proxy, "prompt_set": a.prompt_set, "shipped_shape": list(shipped),
+            "proxy": a.proxy, "prompt_set": a.prompt_set,
+            **({"prompt_offset": a.prompt_offset} if a.prompt_offset else {}),
+            "shipped_shape": list(shipped),
             "shipped_recent": pack_budget.RECENT_CALLS,
             "shipped_later_plan": variants.SHIPPED_LATER_PLAN,
             "match": a.match, "prompts": len(prompts), "cfg": a.cfg, "latent": list(latent.shape),

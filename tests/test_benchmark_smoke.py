@@ -286,3 +286,34 @@ def test_first_run_loo_picks_on_the_other_proxies():
     assert rule_variant({"placement": 0.0, "later_plan": "profile"}) == "placement 0, plan profile"
     assert rule_variant({"placement": 0.0, "late_weight": 1.0, "later_plan": "blend"}) == \
         "placement 0, late weight 1, plan blend"
+
+
+def test_worst_prompt_reads_each_prompt_at_its_computes(tmp_path):
+    """benchmarks/worst_prompt.py: each prompt's front at the computes a target made on it
+    (exact counts averaged, else interpolated in log computes, unknown across a threshold
+    without per-prompt results), the issue's criterion and the front against itself."""
+    sys.path.insert(0, str(ROOT))
+    from benchmarks.worst_prompt import cells, prompt_front, report
+
+    assert prompt_front([(10, 40.0), (10, 42.0), (20, 50.0)], 10) == 41.0
+    assert abs(prompt_front([(10, 40.0), (40, 60.0)], 20) - 50.0) < 1e-9     # log midpoint
+    assert prompt_front([(10, 40.0)], 20) is None                            # one side only
+    assert prompt_front([(10, 40.0), (40, 60.0)], 20, unread=[30]) is None
+    cell = {"sampler": "euler", "steps": 20, "estimate": "reuse"}
+    rows = [{**cell, "kind": "threshold", "param": 0.1, "blocks": 20.9, "psnr_worst": 50.0,
+             "blocks_each": [20, 22], "psnr_each": [50.0, 52.0]},
+            {**cell, "kind": "threshold", "param": 0.2, "blocks": 20.5, "psnr_worst": 45.0,
+             "blocks_each": [20, 21], "psnr_each": [45.0, 48.0]},
+            {**cell, "kind": "later", "later_plan": "prediction", "param": 2.0, "blocks": 20.0,
+             "psnr_worst": 46.0, "front_psnr_worst": 50.0, "blocks_each": [20, 20],
+             "psnr_each": [46.0, 49.0]}]
+    (c,) = cells(rows, "later", "prediction")
+    assert c["miss"] and c["self_miss"] and c["neighbours"] == 2      # 46 < 50 - 3; 45 too
+    assert c["prompt_deltas"] == [46.0 - 47.5, None]     # prompt 2 made no fewer than 21
+    assert c["same_worst"] is None and not c["same_miss"]
+    assert cells(rows, "later", "profile") == []
+    path = tmp_path / "results.json"
+    path.write_text(json.dumps({"meta": {"proxy": "p"}, "rows": rows}))
+    text = report([path])
+    assert "| p | reuse | 1 | 1 | 0 of 0 covered | 1 of 1 (-1.50 dB) | 1 |" in text
+    assert "- p reuse euler 20 steps 2x: worst 46.0 dB" in text
