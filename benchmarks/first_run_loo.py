@@ -69,12 +69,12 @@ def shape_of(row, shipped) -> tuple:
 
 def rule_variant(row) -> str:
     """How a row's online threshold was placed, its later-run distances weighed and planned
-    (benchmarks/target_variants.py): "placement F[, late weight A][, plan P]"; rows from
-    before any existed: placement 0 (rows measured with --later-plans name their plan,
-    "profile" the shipped one)."""
-    w, plan = row.get("late_weight"), row.get("later_plan")
+    (benchmarks/target_variants.py): "placement F[, late weight A][, plan P][, spacing cap
+    C]"; rows from before any existed: placement 0 (rows measured with --later-plans name
+    their plan, "profile" the shipped one)."""
+    w, plan, cap = row.get("late_weight"), row.get("later_plan"), row.get("spacing_cap")
     return (f"placement {row.get('placement', 0.0):g}" + (f", late weight {w:g}" if w else "")
-            + (f", plan {plan}" if plan else ""))
+            + (f", plan {plan}" if plan else "") + (f", spacing cap {cap:g}" if cap else ""))
 
 
 def variant_of(row, shipped, kind: str = "first"):

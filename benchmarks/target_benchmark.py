@@ -81,6 +81,10 @@ def parse():
                     help="later and stored-profile rows with the calls to come weighted by "
                          "(sigma now / sigma there) ** A (benchmarks/target_variants.py; "
                          "default 0: the shipped rule); with --extend, the rows to add")
+    ap.add_argument("--spacing-caps", default=None, metavar="F,...",
+                    help="target rows with at most ceil(F x calls / budget) skipped calls in a "
+                         "row (benchmarks/target_variants.py; default 0: the shipped rule); "
+                         "with --extend, the rows to add")
     ap.add_argument("--later-plans", default=None, metavar="NAME,...",
                     help="later and stored-profile rows planned on: prediction (shipped), "
                          "profile (the rule before), profile recent, blend "
@@ -164,6 +168,7 @@ def main():
     placements = [float(x) for x in a.placements.split(",")] if a.placements else [0.0]
     weights = [float(x) for x in a.late_weights.split(",")] if a.late_weights else [0.0]
     plans = a.later_plans.split(",") if a.later_plans else [variants.SHIPPED_LATER_PLAN]
+    caps = [float(x) for x in a.spacing_caps.split(",")] if a.spacing_caps else [0.0]
     shapes = ([_shape(x) for x in a.first_run_shapes.split(",")]
               if a.first_run_shapes else [shipped])
     kinds = a.kinds.split(",")
@@ -229,14 +234,16 @@ def main():
                     measure(lambda *_, m=m: m, f"threshold {t:g}", kind="threshold", estimate=est,
                             param=t)
                 new_rows = (not earlier or a.placements or a.first_run_shapes or a.late_weights
-                            or a.later_plans)
+                            or a.later_plans or a.spacing_caps)
                 for mode, shared in modes if new_rows else ():
                     TargetRule.SHARED = shared
-                    for r, place, wt, plan in ((r, f, w, p) for f in placements for w in weights
-                                               for p in plans for r in targets):
+                    for r, place, wt, plan, cap in ((r, f, w, p, c) for f in placements
+                                                    for w in weights for p in plans
+                                                    for c in caps for r in targets):
                         variants.use(place)
+                        variants.use_spacing_cap(cap)
                         tag = {"placement": place, **({"late_weight": wt} if wt else {}),
-                               "later_plan": plan}
+                               "later_plan": plan, **({"spacing_cap": cap} if cap else {})}
                         # first run: a fresh node per prompt (no profile of this schedule yet)
                         for shape in shapes if "first" in kinds and not wt \
                                 and plan == variants.SHIPPED_LATER_PLAN else ():
@@ -278,6 +285,7 @@ def main():
                                     param=r, mode=mode, **tag)
                     TargetRule.SHARED = True
                     variants.use(0.0)
+                    variants.use_spacing_cap(0.0)
                     variants.use_late_weight(0.0)
                     variants.use_later_plan(variants.SHIPPED_LATER_PLAN)
                 if a.match:

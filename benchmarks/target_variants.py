@@ -38,6 +38,14 @@ that run's over every call seen, `scale_profile`); "profile recent" (that ratio 
 budget.RECENT_CALLS calls seen, the first runs' recent fit); "blend" (the geometric mean, call
 by call, of "profile recent" and the prediction). target_benchmark.py --later-plans NAME,...
 
+**Spacing cap**: the online threshold may leave long stretches of skipped calls early in a long
+schedule (the prediction holds computes for the end) where a fixed threshold spaces its
+computes evenly. `use_spacing_cap(f)` caps the skipped calls in a row at ceil(f x N / K) (N
+calls, K the budget), as max_consecutive_skips does (the cap is a forced compute, and the
+budget keeps the computes the cap will force; the cap is widened where the budget could not
+hold it); a user's smaller max_consecutive_skips stays. 0: the shipped rule.
+target_benchmark.py --spacing-caps F,...
+
 Measured in BENCHMARKS.md (target_speedup, "the front at the same runs").
 """
 from __future__ import annotations
@@ -52,6 +60,7 @@ SHIPPED = budget.online_threshold
 SHIPPED_CHOOSE = TargetRule._choose
 SHIPPED_PREDICT = budget.predict_distances
 SHIPPED_PLAN = TargetRule._predict
+SHIPPED_SET_BUDGET = TargetRule._set_budget
 LATER_PLANS = ("profile", "profile recent", "blend", "prediction")
 SHIPPED_LATER_PLAN = "prediction"
 
@@ -190,3 +199,34 @@ def use_later_plan(name: str):
         return later_plan(name, cb.rescaled[1:j + 1], cb.earlier[1:j + 1], cb.earlier[j + 1:],
                           first), True
     TargetRule._predict = _predict
+
+
+def spacing_cap(n_calls: int, k: int, factor: float) -> int:
+    """The skipped calls allowed in a row under a spacing cap: ceil(factor x N / K), at least
+    1."""
+    return max(1, math.ceil(factor * n_calls / max(k, 1) - 1e-9))
+
+
+def use_spacing_cap(factor: float):
+    """Make the pack's target rule skip at most spacing_cap(N, K, factor) calls in a row (and
+    the user's max_consecutive_skips where smaller); 0: the shipped rule."""
+    if factor <= 0:
+        TargetRule._set_budget = SHIPPED_SET_BUDGET
+        return
+
+    def _set_budget(self, run, cb, n, j, forced_now, fut_forced, prof):
+        user = self.__dict__.setdefault("_user_max_skips", self.max_consecutive_skips)
+        self.max_consecutive_skips = user
+        SHIPPED_SET_BUDGET(self, run, cb, n, j, forced_now, fut_forced, prof)
+        cap = spacing_cap(n, cb.k, factor)
+        if user:
+            cap = min(user, cap)
+
+        def least(c):       # the fewest computes the run can still make under cap c
+            if j == 0:
+                return budget.min_computes([True] + fut_forced, c)
+            return cb.computed + budget.min_computes([forced_now] + fut_forced, c, cb.skips_run)
+        while cap < n and least(cap) > cb.k:        # never more computes than the budget
+            cap += 1
+        self.max_consecutive_skips = cap
+    TargetRule._set_budget = _set_budget

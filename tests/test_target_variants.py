@@ -1,7 +1,8 @@
 """target_speedup experiments (benchmarks/target_variants.py): the online threshold at a fraction
 of the interval of thresholds that spend the budget (pure python on toy sequences), the
-first-run warm-up (the rule on a tiny real Wan), the first-run recent fit (toy sequences), and
-the later runs' late weight and plan (toy sequences, and the rule on a tiny real Wan)."""
+first-run warm-up (the rule on a tiny real Wan), the first-run recent fit (toy sequences),
+the later runs' late weight and plan (toy sequences, and the rule on a tiny real Wan), and the
+spacing cap (the rule on a tiny real Wan)."""
 from __future__ import annotations
 
 import random
@@ -14,8 +15,8 @@ sys.path.append(str(Path(__file__).resolve().parents[1]))    # after ComfyUI: it
 
 from benchmarks.target_variants import (LATER_PLANS, SHIPPED_LATER_PLAN,  # noqa: E402
                                         label, late_weighted, later_plan, placed_threshold, recent_count, use,
-                                        use_late_weight, use_later_plan, use_recent,
-                                        use_warmup)
+                                        spacing_cap, use_late_weight, use_later_plan,
+                                        use_recent, use_spacing_cap, use_warmup)
 from comfyui_teacache.teacache_core import budget  # noqa: E402
 from comfyui_teacache.teacache_core.target import TargetRule  # noqa: E402
 from harness import summary  # noqa: E402
@@ -222,3 +223,38 @@ def test_later_plans_keep_the_budget_and_prediction_equals_a_first_run(model_dir
     finally:
         use_later_plan(SHIPPED_LATER_PLAN)
     assert TargetRule._predict is shipped
+
+
+def test_spacing_cap_spaces_the_computes_and_keeps_the_budget(model_dir):
+    """The spacing cap: at most ceil(f x N / K) skipped calls in a row; on a tiny real Wan
+    through ComfyUI's sampler a first and a later run with it compute exactly K per cond and
+    skip no more in a row; use_spacing_cap(0) restores the shipped rule."""
+    assert spacing_cap(20, 10, 1.0) == 2 and spacing_cap(20, 5, 1.0) == 4
+    assert spacing_cap(30, 20, 1.0) == 2 and spacing_cap(30, 8, 1.5) == 6
+    assert spacing_cap(12, 12, 0.5) == 1
+    from test_target import run, target
+    model, shipped = _tiny_wan(model_dir, "wan_spacing", 33), TargetRule._set_budget
+
+    def longest_gap(m):
+        out = []
+        for recs in summary(m)["branches"].values():
+            gap = longest = 0
+            for r in recs:
+                gap = 0 if r["computed"] else gap + 1
+                longest = max(longest, gap)
+            out.append(longest)
+        return max(out)
+    m = target(model, 3.0)
+    run(m, steps=12)
+    assert longest_gap(m) > 3                           # the shipped rule: a longer stretch
+    try:
+        use_spacing_cap(1.0)
+        m = target(model, 3.0)
+        for seed in (0, 6):                             # a first run, then a later run
+            run(m, steps=12, seed=seed)
+            for recs in summary(m)["branches"].values():
+                assert sum(r["computed"] for r in recs) == 4
+            assert longest_gap(m) <= spacing_cap(12, 4, 1.0) == 3
+    finally:
+        use_spacing_cap(0.0)
+    assert TargetRule._set_budget is shipped
