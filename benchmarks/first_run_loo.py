@@ -234,7 +234,8 @@ def main():
                     help="leave out the rules whose name contains TEXT")
     ap.add_argument("--shipped", default=None, metavar="NAME",
                     help="the rule a pick must beat by the margin (default: the shipped one "
-                         "as the rows name it; e.g. \"placement 0, plan profile\")")
+                         "as the rows name it; e.g. \"placement 0, plan profile\", or for "
+                         "--kind first M:S:W:R, e.g. 0.3:1.25:0:3)")
     ap.add_argument("--kind", default="first", choices=("first", "later"),
                     help="first: choose the first-run shape; later: choose the placement of "
                          "the later runs' online threshold (tuning runs with --kinds later "
@@ -245,7 +246,10 @@ def main():
         res = json.loads(Path(path).read_text())
         tables[res["meta"]["proxy"]] = {k: v for k, v in scores(res, a.kind).items()
                                         if _kept(_name(k), a.only, a.without)}
-        shipped = a.shipped or shipped_of(res, a.kind)
+        shipped = shipped_of(res, a.kind)
+        if a.shipped:           # first runs: "M:S:W:R" (e.g. 0.3:1.25:0:3); later: the name
+            shipped = (tuple(float(x) for x in a.shipped.split(":")) if a.kind == "first"
+                       else a.shipped)
     text = render(tables, shipped, a.kind)
     if a.eval:
         evals = {}

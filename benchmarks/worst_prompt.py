@@ -59,14 +59,14 @@ def prompt_front(points, k, unread=()):
 
 
 def cells(rows, kind, plan=None):
-    """One dict per target row of `kind` (the shipped plan's rows where rows name one): the
-    criterion, the same-computes comparison and the neighbours."""
+    """One dict per target row of `kind` of the shipped rule (the plan `plan` where rows name
+    one; no other variant): the criterion, the same-computes comparison and the neighbours."""
     out = []
     for r in rows:
         if r["kind"] != kind or "psnr_each" not in r or "front_psnr_worst" not in r:
             continue
         if r.get("later_plan", plan) != plan or r.get("placement", 0.0) \
-                or r.get("late_weight") or r.get("shape"):
+                or r.get("late_weight") or r.get("shape") or r.get("spacing_cap"):
             continue
         front = [t for t in rows if t["kind"] == "threshold" and t["sampler"] == r["sampler"]
                  and t["steps"] == r["steps"] and t["estimate"] == r["estimate"]]
