@@ -52,7 +52,6 @@ from __future__ import annotations
 
 import math
 
-from benchmarks.first_run_loo import label  # noqa: F401  (the name the tests and tables use)
 from comfyui_teacache.teacache_core import budget
 from comfyui_teacache.teacache_core.target import TargetRule
 

@@ -30,7 +30,11 @@ import argparse
 import json
 import math
 import statistics
+import sys
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from benchmarks.first_run_loo import rule_variant  # noqa: E402
 
 MISS_DB = 3.0
 NEIGHBOUR = 0.05
@@ -61,12 +65,12 @@ def prompt_front(points, k, unread=()):
 def cells(rows, kind, plan=None):
     """One dict per target row of `kind` of the shipped rule (the plan `plan` where rows name
     one; no other variant): the criterion, the same-computes comparison and the neighbours."""
+    shipped = "placement 0" + (f", plan {plan}" if plan else "")
     out = []
     for r in rows:
         if r["kind"] != kind or "psnr_each" not in r or "front_psnr_worst" not in r:
             continue
-        if r.get("later_plan", plan) != plan or r.get("placement", 0.0) \
-                or r.get("late_weight") or r.get("shape") or r.get("spacing_cap"):
+        if r.get("shape") or rule_variant(r) != shipped:
             continue
         front = [t for t in rows if t["kind"] == "threshold" and t["sampler"] == r["sampler"]
                  and t["steps"] == r["steps"] and t["estimate"] == r["estimate"]]

@@ -13,8 +13,10 @@ import pytest
 
 sys.path.append(str(Path(__file__).resolve().parents[1]))    # after ComfyUI: its `nodes` first
 
+from benchmarks.first_run_loo import label  # noqa: E402
 from benchmarks.target_variants import (LATER_PLANS, SHIPPED_LATER_PLAN,  # noqa: E402
-                                        label, late_weighted, later_plan, placed_threshold, recent_count, use,
+                                        late_weighted, later_plan, placed_threshold,
+                                        recent_count, use,
                                         spacing_cap, use_late_weight, use_later_plan,
                                         use_recent, use_spacing_cap, use_warmup)
 from comfyui_teacache.teacache_core import budget  # noqa: E402
