@@ -317,3 +317,31 @@ def test_worst_prompt_reads_each_prompt_at_its_computes(tmp_path):
     text = report([path])
     assert "| p | reuse | 1 | 1 | 0 of 0 covered | 1 of 1 (-1.50 dB) | 1 |" in text
     assert "- p reuse euler 20 steps 2x: worst 46.0 dB" in text
+
+
+def test_same_computes_reads_placements_at_the_targets_computes(tmp_path):
+    """benchmarks/same_computes.py on the LTX-Video proxy (8 steps, 2x): the target's run, the
+    fixed thresholds that make exactly its computes, and the oracle at the same count, on a
+    calibration prompt (harness correctness only)."""
+    model, _ = PROXIES["ltxv"]
+    if not model.exists():
+        pytest.skip("models/ltxv_proxy.safetensors is committed")
+    r = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "same_computes.py"),
+                        "--proxy", "ltxv", "--cells", "euler:8:2:reuse", "--prompts", "1",
+                        "--sweep", "0.02:1:8", "--window", "1", "--lazy", "1",
+                        "--local-rounds", "1", "--patterns", "CC.C.C.C,C.C.C.CC",
+                        "--out", str(tmp_path)],
+                       capture_output=True, text=True, timeout=900)
+    assert r.returncode == 0, r.stderr[-3000:]
+    res = json.loads((tmp_path / "results.json").read_text())
+    assert res["meta"]["prompt_set"] == "calib"
+    (row,) = res["cells"][0]["prompts"]
+    assert row["calls"] == 8 and row["k"] == 4 and row["target_pattern"].count("C") == 4
+    assert all(f["pattern"].count("C") == 4 for f in row["fixed"])
+    assert row["fixed_count"] == len({f["pattern"] for f in row["fixed"]})
+    assert row["oracle_pattern"].count("C") == 4 and row["oracle_pattern"][0] == "C"
+    # the target's own schedule sampled by the oracle's runner is the target's run
+    assert abs(row["target_resampled"] - row["target"]) < 1e-6
+    assert set(row["patterns"]) == {"CC.C.C.C", "C.C.C.CC"}
+    text = (tmp_path / "table.md").read_text()
+    assert "| euler 8 steps 2x reuse | 4 of 8 |" in text and "| `CC.C.C.C` | 4 |" in text
