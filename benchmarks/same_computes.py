@@ -15,7 +15,10 @@ rule lands on? Per cell (sampler, steps, target, estimate) and calibration promp
 - oracle at K: benchmarks/oracle.py's backward greedy (window / lazy as there) down to K
   computed steps, and its local search (--local-rounds): a good schedule, not the limit;
 - --patterns: given schedules ("C" computed, "." skipped, one per step), each sampled exactly
-  (the oracle's runner): which single differences between two placements cost the dB.
+  (the oracle's runner): which single differences between two placements cost the dB;
+- --prior-from: the oracle schedules of other proxies' results files (this script's) as one
+  static schedule per cell (`prior_schedule`): do the oracle's placements carry over to a
+  model they were not found on?
 
 The pack's target decides cond and uncond together (shared, its default), as the oracle does;
 the fixed thresholds decide each cond by its own indicator (on these proxies the two conds'
@@ -66,6 +69,21 @@ def pattern(summary) -> str:
     return "".join("C" if r["computed"] else "." for r in rec)
 
 
+def prior_schedule(sources, cell, steps: int, k: int) -> str:
+    """Step 0 and the k - 1 steps most often computed in the oracle schedules that `sources`
+    (results dicts of this script) found for `cell` (sampler, steps, target, estimate); ties:
+    the later step first."""
+    pats = [q["oracle_pattern"] for res in sources for c in res["cells"]
+            if (c["sampler"], c["steps"], c["target"], c["estimate"]) == tuple(cell)
+            for q in c["prompts"] if q.get("oracle_pattern")]
+    if not pats:
+        raise SystemExit(f"--prior-from: no oracle schedule for {cell}")
+    freq = [sum(p[i] == "C" for p in pats) for i in range(steps)]
+    order = sorted(range(1, steps), key=lambda i: (-freq[i], -i))
+    chosen = {0} | set(order[:k - 1])
+    return "".join("C" if i in chosen else "." for i in range(steps))
+
+
 def _mean_worst(vals) -> str:
     vals = [v for v in vals if v is not None]
     return f"{statistics.mean(vals):.1f} / {min(vals):.1f}" if vals else "n/a"
@@ -95,6 +113,11 @@ def table(results) -> str:
                      f"{'/'.join(map(str, ks))} of {ps[0]['calls']} | "
                      f"{_mean_worst(p['target'] for p in ps)} | {fixed} | "
                      f"{_mean_worst(orc) if None not in orc else 'n/a'} | {gap} |")
+        if ps[0].get("prior_pattern") and len({p["prior_pattern"] for p in ps}) == 1:
+            pats.append(f"| {c['sampler']} {c['steps']} steps {c['estimate']} | "
+                        f"`{ps[0]['prior_pattern']}` (other proxies' oracle) | "
+                        f"{ps[0]['prior_pattern'].count('C')} | "
+                        f"{_mean_worst(p['prior'] for p in ps)} |")
         for pat in ps[0].get("patterns", {}):
             pats.append(f"| {c['sampler']} {c['steps']} steps {c['estimate']} | `{pat}` | "
                         f"{pat.count('C')} | "
@@ -118,6 +141,9 @@ def main():
     ap.add_argument("--no-oracle", action="store_true")
     ap.add_argument("--patterns", default="", metavar="C.C..C,...",
                     help="schedules to sample on each prompt of each cell (one char per step)")
+    ap.add_argument("--prior-from", default="", metavar="RESULTS_JSON,...",
+                    help="other proxies' results of this script: their oracle schedules as a "
+                         "static schedule per cell")
     ap.add_argument("--out", default=str(ROOT / "out" / "same_computes"))
     a = ap.parse_args()
     load_pack()
@@ -144,6 +170,7 @@ def main():
     lat = a.latent or ("3x8x8" if proxy.name == "ltxv" else "3x16x16")
     latent = torch.zeros(1, proxy.eval_latent[0], *(int(v) for v in lat.split("x")))
     thresholds = sweep(a.sweep)
+    priors = [json.loads(Path(f).read_text()) for f in a.prior_from.split(",") if f]
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
     results = {"meta": {"proxy": proxy.name, "prompt_set": "calib", "prompts": a.prompts,
@@ -167,7 +194,7 @@ def main():
         if any(len(p) != steps or set(p) - {"C", "."} for p in patterns):
             raise SystemExit(f"--patterns: one 'C' or '.' per step ({steps} steps)")
         runner = None
-        if patterns or not a.no_oracle:
+        if patterns or priors or not a.no_oracle:
             runner = OracleRunner(model, proxy, latent, steps, 5.0, sampler, est)
         cell = {"sampler": sampler, "steps": steps, "target": target, "estimate": est,
                 "prompts": []}
@@ -198,6 +225,11 @@ def main():
                 # that the placements below are sampled on an equal footing)
                 row["target_resampled"] = score(pat)
             row["patterns"] = {p: score(p) for p in patterns}
+            if priors:
+                row["prior_pattern"] = prior_schedule(priors, (sampler, steps, target, est),
+                                                      steps, k)
+                row["prior"] = score(row["prior_pattern"])
+                print(f"  prompt {i} prior {row['prior_pattern']}: {row['prior']:.2f}", flush=True)
             for p, v in row["patterns"].items():
                 print(f"  prompt {i} {p} {p.count('C')} computed: {v:.2f}", flush=True)
             if not a.no_oracle and len(pat) == steps:       # one call per step

@@ -345,3 +345,21 @@ def test_same_computes_reads_placements_at_the_targets_computes(tmp_path):
     assert set(row["patterns"]) == {"C.C.C.C.", "C..C.C.C"}
     text = (tmp_path / "table.md").read_text()
     assert "| euler 8 steps 2x reuse | 4 of 8 |" in text and "| `C..C.C.C` | 4 |" in text
+
+
+def test_same_computes_prior_schedule_from_other_proxies():
+    """same_computes.prior_schedule: step 0 and the k - 1 steps the other proxies' oracle
+    schedules of the same cell compute most often (ties: the later step)."""
+    sys.path.insert(0, str(ROOT))
+    from benchmarks.same_computes import prior_schedule
+
+    def res(*pats, cell=("euler", 6, 2.0, "reuse")):
+        return {"cells": [{"sampler": cell[0], "steps": cell[1], "target": cell[2],
+                           "estimate": cell[3],
+                           "prompts": [{"oracle_pattern": p} for p in pats]}]}
+    sources = [res("C.C.C.", "C..CC."), res("C.CC..", cell=("euler", 6, 3.0, "reuse"))]
+    # step 4 in both, steps 2 and 3 in one each: 4, then 3 (the later of the tie)
+    assert prior_schedule(sources, ("euler", 6, 2.0, "reuse"), 6, 3) == "C..CC."
+    assert prior_schedule(sources, ("euler", 6, 3.0, "reuse"), 6, 3) == "C.CC.."
+    with pytest.raises(SystemExit):
+        prior_schedule(sources, ("uni_pc", 6, 2.0, "reuse"), 6, 3)
