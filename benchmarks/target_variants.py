@@ -220,12 +220,8 @@ def use_spacing_cap(factor: float):
         cap = spacing_cap(n, cb.k, factor)
         if user:
             cap = min(user, cap)
-
-        def least(c):       # the fewest computes the run can still make under cap c
-            if j == 0:
-                return budget.min_computes([True] + fut_forced, c)
-            return cb.computed + budget.min_computes([forced_now] + fut_forced, c, cb.skips_run)
-        while cap < n and least(cap) > cb.k:        # never more computes than the budget
+        # never more computes than the budget: widen the cap until the run can keep it
+        while cap < n and self._fewest(cb, j, forced_now, fut_forced, cap) > cb.k:
             cap += 1
         self.max_consecutive_skips = cap
     TargetRule._set_budget = _set_budget

@@ -200,12 +200,17 @@ class TargetRule:
         cb.skips_run += 1
         return Decision(True, acc_before + r, r, reason)
 
-    def _set_budget(self, run, cb, n, j, forced_now, fut_forced, prof):
-        ms = self.max_consecutive_skips
+    @staticmethod
+    def _fewest(cb, j, forced_now, fut_forced, max_skips) -> int:
+        """The fewest computed calls this cond's run can still end with, from call j on (the
+        calls computed so far, and those the forced calls and max_skips require)."""
         if j == 0:
-            minimum = budget.min_computes([True] + fut_forced, ms)
-        else:
-            minimum = cb.computed + budget.min_computes([forced_now] + fut_forced, ms, cb.skips_run)
+            return budget.min_computes([True] + fut_forced, max_skips)
+        return cb.computed + budget.min_computes([forced_now] + fut_forced, max_skips,
+                                                 cb.skips_run)
+
+    def _set_budget(self, run, cb, n, j, forced_now, fut_forced, prof):
+        minimum = self._fewest(cb, j, forced_now, fut_forced, self.max_consecutive_skips)
         k, clamped = budget.budget(n, self.target, minimum)
         cb.n, cb.k, cb.clamped = n, k, clamped
         if clamped and not self.warned:
