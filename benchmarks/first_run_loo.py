@@ -44,6 +44,8 @@ def fit_suffix(shape) -> str:
     out = f", warm-up {shape[2]:g}" if len(shape) > 2 and shape[2] else ""
     if len(shape) > 3 and shape[3]:
         out += f", recent {shape[3]:g}" if shape[3] > 0 else ", every call"
+    if len(shape) > 4 and shape[4]:
+        out += f", fitted power {shape[4]:g}"
     return out
 
 

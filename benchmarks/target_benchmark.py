@@ -56,6 +56,9 @@ def parse():
     ap.add_argument("--estimates", default="reuse,extrapolate")
     ap.add_argument("--prompts", type=int, default=4, help="evaluation prompts")
     ap.add_argument("--cfg", type=float, default=5.0)
+    ap.add_argument("--scheduler", default="simple",
+                    help="ComfyUI scheduler of every run (simple: the one every constant was "
+                         "chosen on; beta, normal, ...: a schedule no choice has seen)")
     ap.add_argument("--latent", default=None,
                     help="frames x height x width (default: the proxy's evaluation latent, "
                          "5x16x16 for wan and hunyuan, 5x8x8 for ltxv)")
@@ -68,10 +71,11 @@ def parse():
     ap.add_argument("--prompt-offset", type=int, default=0, metavar="N",
                     help="with --prompt-set eval: start at evaluation prompt N (seed 100 + N), "
                          "a second set of held-out prompts (0: the first --prompts ones)")
-    ap.add_argument("--first-run-shapes", default=None, metavar="M:S[:W[:R]],...",
+    ap.add_argument("--first-run-shapes", default=None, metavar="M:S[:W[:R[:P]]],...",
                     help="first-run predictions to measure: move power : sigma power pairs of "
                          "budget.call_scales, optionally : a first-run warm-up fraction W "
-                         "and : a recent fit R (benchmarks/target_variants.py; default: the "
+                         "and : a recent fit R and : a fitted power's ridge P "
+                         "(benchmarks/target_variants.py; default: the "
                          "shipped constants only)")
     ap.add_argument("--placements", default=None, metavar="F,...",
                     help="target rows with the online threshold at these fractions of the "
@@ -124,6 +128,7 @@ def main():
         earlier = json.loads(Path(a.extend).read_text())
         m, rs = earlier["meta"], earlier["rows"]
         a.proxy, a.cfg, a.prompts = m["proxy"], m["cfg"], m["prompts"]
+        a.scheduler = m.get("scheduler", "simple")
         a.prompt_set = m.get("prompt_set", "eval")
         a.prompt_offset = m.get("prompt_offset", 0)
         a.latent = "x".join(str(v) for v in m["latent"][2:])
@@ -179,7 +184,7 @@ def main():
         # as ComfyUI's executor runs a prompt: without it, samplers that are not wrapped in
         # no_grad (uni_pc) keep the autograd graph of every step alive
         with torch.inference_mode():
-            out = nodes.common_ksampler(m, seed, steps, a.cfg, sampler, "simple", pos, neg,
+            out = nodes.common_ksampler(m, seed, steps, a.cfg, sampler, a.scheduler, pos, neg,
                                         {"samples": latent})[0]["samples"]
         return out, blocks["n"]
 
@@ -249,7 +254,8 @@ def main():
                                 and plan == variants.SHIPPED_LATER_PLAN else ():
                             pack_budget.MOVE_POWER, pack_budget.SIGMA_POWER = shape[:2]
                             variants.use_warmup(shape[2] if len(shape) > 2 else 0.0)
-                            variants.use_recent(shape[3] if len(shape) > 3 else 0.0)
+                            variants.use_recent(shape[3] if len(shape) > 3 else 0.0,
+                                                shape[4] if len(shape) > 4 else 0.0)
                             extra = {} if shape == shipped else {"shape": list(shape)}
                             measure(lambda *_, r=r, est=est: node(target=r, estimate=est),
                                     f"target {r:g} first", kind="first", estimate=est,
@@ -316,7 +322,8 @@ def main():
             "shipped_shape": list(shipped),
             "shipped_recent": pack_budget.RECENT_CALLS,
             "shipped_later_plan": variants.SHIPPED_LATER_PLAN,
-            "match": a.match, "prompts": len(prompts), "cfg": a.cfg, "latent": list(latent.shape),
+            "match": a.match, "prompts": len(prompts), "cfg": a.cfg, "scheduler": a.scheduler,
+            "latent": list(latent.shape),
             "model": Path(a.model).name, "seconds": round(time.perf_counter() - t_start),
             "machine": f"{platform.machine()}, {a.threads} torch threads, torch {torch.__version__}"}
     if earlier:         # the earlier run's meta, and what extended it
@@ -330,8 +337,8 @@ def main():
 
 
 def _shape(text) -> tuple:
-    """"M:S", "M:S:W" or "M:S:W:R" (W, the first-run warm-up fraction; R, the recent fit's
-    calls; trailing zeros left out)."""
+    """"M:S", "M:S:W", "M:S:W:R" or "M:S:W:R:P" (W, the first-run warm-up fraction; R, the
+    recent fit's calls; P, the fitted power's ridge; trailing zeros left out)."""
     v = tuple(float(x) for x in text.split(":"))
     while len(v) > 2 and v[-1] == 0:
         v = v[:-1]
@@ -424,7 +431,8 @@ def _groups(rows):
 
 def render(meta, rows) -> str:
     lines = [f"Model {meta['model']}, CFG {meta['cfg']}, latent {meta['latent']}, "
-             f"{meta['prompts']} evaluation prompts, scheduler simple, uncalibrated (identity "
+             f"{meta['prompts']} evaluation prompts, scheduler {meta.get('scheduler', 'simple')}, "
+             f"uncalibrated (identity "
              f"rescale); {meta['machine']}; {meta['seconds']} s. Command: "
              f"`{meta['command']}`.", "",
              "Reduction = uncached block executions / the method's (error against the target "

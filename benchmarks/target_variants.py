@@ -22,6 +22,15 @@ calls seen (r >= 1) or the last fraction r of them (0 < r < 1; at least 2 calls)
 call seen (the rule before budget.RECENT_CALLS shipped); 0: the shipped rule.
 target_benchmark.py --first-run-shapes M:S:W:R.
 
+**First-run fitted power**: the schedule's shape rises 11-13x over a 20-step run (30-39x over
+50 steps); the indicator rises about as much on the Wan proxy, less on HunyuanVideo's and much
+less on LTX-Video's (1.5-3.4x), whose first run then holds computes for an end that turns out
+cheap (BENCHMARKS.md, "Placement at the same computes"). `use_recent(r, lam)` predicts
+c x scale ** p with p read during the run: the slope of log distance on log scale over every
+call seen, shrunk towards 1 (the shipped prediction) by a ridge `lam` (in squared log-scale
+units: the fit moves away from 1 only as the calls seen span the schedule), within [0, 2];
+`fitted_power`. 0: the shipped rule. target_benchmark.py --first-run-shapes M:S:W:R:P.
+
 **Later-run late weight**: a later run plans on the previous run's distances (scaled to this
 run's). A first run plans on the schedule's shape, which rises at the end as sigma^-1.25 and
 so holds computes for the last calls; on the proxies the first runs with the recent fit came
@@ -113,14 +122,36 @@ def recent_count(seen: int, recent: float) -> int:
     return min(seen, max(n, 1))
 
 
-def use_recent(fit: float):
-    """Make the pack's first-run prediction fit its scale to the recent calls seen (see the
-    module's note); 0: the shipped rule."""
-    if fit == 0:
+POWER_RANGE = (0.0, 2.0)
+
+
+def fitted_power(seen, seen_scales, lam: float, prior: float = 1.0) -> float:
+    """The power p of distance ~ c x scale ** p that the calls seen show: the least-squares
+    slope of log distance on log scale, shrunk towards `prior` by the ridge `lam` (p = (Sxy +
+    lam x prior) / (Sxx + lam)), within POWER_RANGE; `prior` where fewer than two calls have a
+    positive distance and scale."""
+    pts = [(math.log(m), math.log(d)) for d, m in zip(seen, seen_scales)
+           if budget._finite(d) and d > 0 and m > 0]
+    if len(pts) < 2:
+        return prior
+    mx = sum(x for x, _ in pts) / len(pts)
+    my = sum(y for _, y in pts) / len(pts)
+    sxx = sum((x - mx) ** 2 for x, _ in pts)
+    sxy = sum((x - mx) * (y - my) for x, y in pts)
+    p = (sxy + lam * prior) / (sxx + lam) if sxx + lam > 0 else prior
+    return min(max(p, POWER_RANGE[0]), POWER_RANGE[1])
+
+
+def use_recent(fit: float, lam: float = 0.0):
+    """Make the pack's first-run prediction fit its scale to the recent calls seen, and with
+    lam > 0 its power to every call seen (see the module's notes); 0, 0: the shipped rule."""
+    if fit == 0 and lam <= 0:
         budget.predict_distances = SHIPPED_PREDICT
         return
 
     def predict_distances(seen, seen_scales, future_scales, power: float = 1.0, recent=None):
+        if lam > 0:
+            power *= fitted_power(seen, seen_scales, lam)
         n = recent_count(len(seen), fit)
         return SHIPPED_PREDICT(seen[len(seen) - n:], seen_scales[len(seen) - n:],
                                future_scales, power, recent=0)

@@ -5,6 +5,7 @@ the later runs' late weight and plan (toy sequences, and the rule on a tiny real
 spacing cap (the rule on a tiny real Wan)."""
 from __future__ import annotations
 
+import math
 import random
 import sys
 from pathlib import Path
@@ -15,7 +16,7 @@ sys.path.append(str(Path(__file__).resolve().parents[1]))    # after ComfyUI: it
 
 from benchmarks.first_run_loo import label  # noqa: E402
 from benchmarks.target_variants import (LATER_PLANS, SHIPPED_LATER_PLAN,  # noqa: E402
-                                        late_weighted, later_plan, placed_threshold,
+                                        fitted_power, late_weighted, later_plan, placed_threshold,
                                         recent_count, use,
                                         spacing_cap, use_late_weight, use_later_plan,
                                         use_recent, use_spacing_cap, use_warmup)
@@ -154,6 +155,31 @@ def test_recent_fit_uses_the_last_calls_seen_and_switches_back():
     assert label((0.3, 1.25, 0.0, 3.0)) == "move^0.3 / sigma^1.25, recent 3"
     assert label((0.3, 1.25, 0.0, -1.0)) == "move^0.3 / sigma^1.25, every call"
     assert label((0.3, 1.25, 0.1)) == "move^0.3 / sigma^1.25, warm-up 0.1"
+
+
+def test_fitted_power_reads_the_slope_of_the_calls_seen():
+    """The fitted power: the slope of log distance on log scale, shrunk towards 1 by the
+    ridge, within [0, 2]; with it the prediction follows an indicator that rises less than the
+    schedule's shape (as LTX-Video's) and reverts to the shipped one where the calls seen say
+    nothing."""
+    scales = [1.0, 2.0, 4.0, 8.0]
+    half = [0.1 * s ** 0.5 for s in scales]              # rises as the scale ** 0.5
+    assert fitted_power(half, scales, 1e-9) == pytest.approx(0.5)
+    sxx = sum((math.log(s) - math.log(8) / 2) ** 2 for s in scales)
+    assert fitted_power(half, scales, sxx) == pytest.approx(0.75)     # halfway to the prior
+    assert fitted_power([0.4, 0.3, 0.2, 0.1], scales, 1e-9) == 0.0   # falling: the floor
+    assert fitted_power([s ** 3 for s in scales], scales, 1e-9) == 2.0
+    assert fitted_power([0.1], [1.0], 1e-9) == 1.0                   # one call: the prior
+    assert fitted_power([0.1, None, 0.2], [1.0, 2.0, 0.0], 1e-9) == 1.0
+    shipped = budget.predict_distances
+    try:
+        use_recent(0.0, 1e-9)
+        pred = budget.predict_distances(half, scales, [16.0])
+        assert pred == pytest.approx([0.1 * 16 ** 0.5], rel=1e-6)
+    finally:
+        use_recent(0.0)
+    assert budget.predict_distances is shipped
+    assert label((0.3, 1.25, 0.0, 3.0, 0.1)) == "move^0.3 / sigma^1.25, recent 3, fitted power 0.1"
 
 
 def test_late_weight_weighs_the_last_calls_and_keeps_the_budget(model_dir):
