@@ -136,6 +136,7 @@ def test_target_benchmark_quick(proxy, tmp_path):
     assert r.returncode == 0, r.stderr[-3000:]
     res = json.loads((tmp_path / "results.json").read_text())
     assert res["meta"]["model"] == model.name
+    assert res["meta"]["scheduler"] == "simple"          # --scheduler's default
     kinds = {row["kind"] for row in res["rows"]}
     assert kinds == {"threshold", "first", "later", "stored"}
     plans = {"first": "prediction", "later": "previous run", "stored": "stored profile"}
@@ -147,7 +148,8 @@ def test_target_benchmark_quick(proxy, tmp_path):
             assert "front_psnr" in row and row["placement"] == 0.0
             # the 0.3 threshold of the quick sweep makes 4 computes too: the front is measured
             assert row["front_exact"], row
-    assert "| euler | 8 | 2x | first |" in (tmp_path / "table.md").read_text()
+    table = (tmp_path / "table.md").read_text()
+    assert "| euler | 8 | 2x | first |" in table and "scheduler simple," in table
     summary = (tmp_path / "summary.md").read_text()
     assert "| euler | 8 | 2x | 2.00x / 2.00x / 2.00x |" in summary
     assert summary.count("reduction within 5% of the target in 1 of 1 cells") == 3
