@@ -40,7 +40,8 @@ MARGIN = 0.3
 
 def fit_suffix(shape) -> str:
     """What a first-run prediction adds to its move and sigma powers: ", warm-up W"
-    (target_variants.use_warmup) and ", recent R" or ", every call" (use_recent)."""
+    (target_variants.use_warmup), ", recent R" or ", every call" (use_recent) and ", fitted
+    power P" (use_recent's ridge)."""
     out = f", warm-up {shape[2]:g}" if len(shape) > 2 and shape[2] else ""
     if len(shape) > 3 and shape[3]:
         out += f", recent {shape[3]:g}" if shape[3] > 0 else ", every call"

@@ -30,6 +30,8 @@ c x scale ** p with p read during the run: the slope of log distance on log scal
 call seen, shrunk towards 1 (the shipped prediction) by a ridge `lam` (in squared log-scale
 units: the fit moves away from 1 only as the calls seen span the schedule), within [0, 2];
 `fitted_power`. 0: the shipped rule. target_benchmark.py --first-run-shapes M:S:W:R:P.
+Measured leave one proxy out (BENCHMARKS.md, "The indicator's own trend as the first run's
+shape"): every pick was the shipped rule; it lost most on LTX-Video.
 
 **Later-run late weight**: a later run plans on the previous run's distances (scaled to this
 run's). A first run plans on the schedule's shape, which rises at the end as sigma^-1.25 and
