@@ -432,8 +432,7 @@ def _groups(rows):
 def render(meta, rows) -> str:
     lines = [f"Model {meta['model']}, CFG {meta['cfg']}, latent {meta['latent']}, "
              f"{meta['prompts']} evaluation prompts, scheduler {meta.get('scheduler', 'simple')}, "
-             f"uncalibrated (identity "
-             f"rescale); {meta['machine']}; {meta['seconds']} s. Command: "
+             f"uncalibrated (identity rescale); {meta['machine']}; {meta['seconds']} s. Command: "
              f"`{meta['command']}`.", "",
              "Reduction = uncached block executions / the method's (error against the target "
              "in brackets). PSNR dB mean / worst over the prompts against the uncached run; "
