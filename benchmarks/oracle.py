@@ -350,7 +350,7 @@ class PromptSearch:
 
 def parse():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--proxy", default="wan", help="wan, hunyuan, ltxv (benchmarks/proxies.py)")
+    ap.add_argument("--proxy", default="wan", help="wan, hunyuan, ltxv, wan_shapes (benchmarks/proxies.py)")
     ap.add_argument("--steps", type=int, default=24)
     ap.add_argument("--cfg", type=float, default=5.0)
     ap.add_argument("--sampler", default="euler")

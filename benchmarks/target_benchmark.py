@@ -47,7 +47,7 @@ TARGETS = [1.5, 2.0, 3.0, 4.0]
 def parse():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--proxy", default="wan", help="trained proxy (benchmarks/proxies.py): "
-                    "wan, hunyuan or ltxv")
+                    "wan, hunyuan, ltxv or wan_shapes")
     ap.add_argument("--model", default=None, help="model file (default: the proxy's)")
     ap.add_argument("--samplers", default="euler,dpmpp_2m,uni_pc")
     ap.add_argument("--steps", default="20,30,50")
@@ -61,7 +61,7 @@ def parse():
                          "chosen on; beta, normal, ...: a schedule no choice has seen)")
     ap.add_argument("--latent", default=None,
                     help="frames x height x width (default: the proxy's evaluation latent, "
-                         "5x16x16 for wan and hunyuan, 5x8x8 for ltxv)")
+                         "5x16x16 for wan, hunyuan and wan_shapes, 5x8x8 for ltxv)")
     ap.add_argument("--kinds", default="first,later,stored",
                     help="which target rows: first, later, stored, self (comma-separated; self: "
                          "planned on the same prompt and seed's own earlier run)")

@@ -1,6 +1,6 @@
-"""Train a tiny proxy model (Wan 2.1 t2v, or HunyuanVideo with --proxy hunyuan) on a synthetic world.
+"""Train a tiny proxy model (Wan 2.1 t2v, HunyuanVideo, LTX-Video) on a synthetic world.
 
-Two proxies, so that a benchmark win is not a property of one toy:
+Several proxies, so that a benchmark win is not a property of one toy:
 * ``--proxy wan`` (default): ComfyUI's WanModel on the moving-blob world of benchmarks/proxy.py
   (described below).
 * ``--proxy hunyuan``: ComfyUI's HunyuanVideo (dual-stream, like FLUX: 3 double-stream then 4
@@ -8,6 +8,10 @@ Two proxies, so that a benchmark win is not a property of one toy:
   with HunyuanVideo's conditioning (llama-width tokens, pooled CLIP ``y``, embedded guidance);
   sampling shift 7; the same objective, optimiser, data pipeline and verification otherwise
   (see the "HunyuanVideo proxy" section below). Written to models/hunyuan_proxy.safetensors.
+* ``--proxy ltxv``: ComfyUI's LTXVModel on the ripples world of benchmarks/proxy_ripples.py.
+* ``--proxy wan_shapes``: ComfyUI's WanModel of another depth (9 blocks, ffn 384) on the shapes
+  world: a model that chose no constant of target_speedup, where the other three chose them
+  (issue 22; see the "second Wan proxy" section below).
 
 Why: TeaCache fidelity benchmarks need a model whose denoising trajectory looks like a real
 model's (smooth, prompt-dependent); random weights do not give that, and real Wan weights are far
@@ -50,6 +54,8 @@ Reproduce (about 22 minutes on one core):
     .venv/bin/python scripts/train_proxy.py --proxy hunyuan --steps 1200 --seed 0 --threads 1 --verify
 (the second took 32 minutes (1936 s) on one core of a machine busy with other jobs; about
 0.9 s per step when the core is free, i.e. ~18 minutes)
+    .venv/bin/python scripts/train_proxy.py --proxy wan_shapes --steps 1200 --seed 0 --threads 2 --verify
+(17 minutes (1024 s) on two free cores)
 """
 from __future__ import annotations
 
@@ -268,14 +274,8 @@ def verify(path: Path, n_prompts: int = 16, seed: int = 0, render_seeds: int = 1
     comfy.utils.PROGRESS_BAR_ENABLED = False
 
     model = comfy.sd.load_diffusion_model(str(path))
-    base, dm = model.model, model.model.diffusion_model
-    detected = dict(model_base=type(base).__name__, diffusion_model=type(dm).__name__,
-                    model_config=type(base.model_config).__name__,
-                    dim=dm.dim, num_heads=dm.num_heads, num_layers=dm.num_layers,
-                    text_dim=dm.text_dim, compute_dtype=str(base.get_dtype()))
+    detected = detect_wan(model.model, model.model.diffusion_model)
     print("detected:", detected, flush=True)
-    assert detected["model_base"] == "WAN21" and detected["diffusion_model"] == "WanModel"
-    assert detected["model_config"] == "WAN21_T2V"
     return sample_and_score(
         model, detected, EVAL_PROMPTS[:n_prompts],
         lambda p, s: render_latent(p, FRAMES, HEIGHT, WIDTH, seed=s), (16, FRAMES, HEIGHT, WIDTH),
@@ -508,6 +508,71 @@ def ltxv_info() -> dict:
                 shift=LTXV_SHIFT, train_prompts=len(world.TRAIN_PROMPTS))
 
 
+# ============================================================================ second Wan proxy
+# A model that chose no constant of target_speedup (issue 22): ComfyUI's WanModel again, but of
+# another depth and MLP width (9 blocks, ffn 384, against the Wan proxy's 6 and 512) on another
+# world (the spinning shapes of benchmarks/proxy_shapes.py, which the HunyuanVideo proxy learnt
+# with another architecture and shift). Width 128 and 1 head as the Wan proxy (ComfyUI's Wan
+# detection sets num_heads = dim // 128). Conditioning: the shapes world's [B, 12, 4096] tokens
+# (Wan takes no pooled vector or guidance). Shift 8 (ComfyUI's Wan 2.1 setting), the same
+# objective, optimiser and timestep density as the Wan proxy.
+WAN_SHAPES_CONFIG = dict(CONFIG, ffn_dim=384, num_layers=9)
+
+
+def build_model_wan_shapes():
+    import comfy.ops
+    from comfy.ldm.wan.model import WanModel
+    return WanModel(**WAN_SHAPES_CONFIG, operations=comfy.ops.disable_weight_init,
+                    dtype=torch.float32, device="cpu")
+
+
+def wan_shapes_batch(rng: np.random.Generator, g: torch.Generator):
+    import benchmarks.proxy_shapes as world
+    idx = rng.integers(len(world.TRAIN_PROMPTS), size=BATCH)
+    prompts = [world.TRAIN_PROMPTS[i] for i in idx]
+    x0 = torch.stack([world.render_latent(p, FRAMES, HEIGHT, WIDTH, seed=int(rng.integers(2**31)))
+                      for p in prompts])
+    drop = rng.random(BATCH) < UNCOND_PROB
+    ctx = torch.cat([world.make_uncond_context() if d else world.make_context(p)
+                     for p, d in zip(prompts, drop)])
+    noise = torch.randn(x0.shape, generator=g)
+    t = sample_t(BATCH, g)
+    tb = t.view(-1, 1, 1, 1, 1)
+    x_t = (1.0 - tb) * x0 + tb * noise
+    return dict(x=x_t, timestep=t * 1000.0, context=ctx), noise - x0
+
+
+def detect_wan(base, dm, config=CONFIG) -> dict:
+    """What ComfyUI detected for a Wan proxy, checked against the config it was trained with."""
+    detected = dict(model_base=type(base).__name__, diffusion_model=type(dm).__name__,
+                    model_config=type(base.model_config).__name__,
+                    dim=dm.dim, num_heads=dm.num_heads, num_layers=dm.num_layers,
+                    ffn_dim=dm.blocks[0].ffn[0].out_features,
+                    text_dim=dm.text_dim, compute_dtype=str(base.get_dtype()))
+    assert detected["model_base"] == "WAN21" and detected["diffusion_model"] == "WanModel"
+    assert detected["model_config"] == "WAN21_T2V"
+    assert (detected["dim"], detected["num_layers"], detected["ffn_dim"]) == (
+        config["dim"], config["num_layers"], config["ffn_dim"])
+    return detected
+
+
+def verify_wan_shapes(path: Path, n_prompts: int = 16, seed: int = 0,
+                      render_seeds: int = 128) -> dict:
+    """As verify(), for the second Wan proxy on the shapes world."""
+    import comfy.sd
+    import comfy.utils
+    import benchmarks.proxy_shapes as world
+    comfy.utils.PROGRESS_BAR_ENABLED = False
+    model = comfy.sd.load_diffusion_model(str(path))
+    detected = detect_wan(model.model, model.model.diffusion_model, WAN_SHAPES_CONFIG)
+    print("detected:", detected, flush=True)
+    return sample_and_score(
+        model, detected, world.EVAL_PROMPTS[:n_prompts],
+        lambda p, s: world.render_latent(p, FRAMES, HEIGHT, WIDTH, seed=s),
+        (16, FRAMES, HEIGHT, WIDTH), lambda p: [[world.make_context(p), {}]],
+        [[world.make_uncond_context(), {}]], seed, render_seeds)
+
+
 PROXIES = {
     "wan": dict(label="WanModel", build=build_model, init=init_weights, batch=wan_batch,
                 description="TeaCache Wan 2.1 proxy"),
@@ -517,6 +582,8 @@ PROXIES = {
     "ltxv": dict(label="LTXVModel", build=build_model_ltxv, init=init_weights_ltxv,
                  batch=ltxv_batch, autograd_context=saved_tensor_snapshots,
                  description="TeaCache LTX-Video proxy", metadata=LTXV_METADATA),
+    "wan_shapes": dict(label="WanModel", build=build_model_wan_shapes, init=init_weights,
+                       batch=wan_shapes_batch, description="TeaCache Wan 2.1 proxy (shapes world)"),
 }
 
 
@@ -547,7 +614,8 @@ def main():
     ap.add_argument("--proxy", choices=sorted(PROXIES), default="wan",
                     help="wan: WanModel on the blob world (benchmarks/proxy.py); hunyuan: "
                          "HunyuanVideo on the shapes world (benchmarks/proxy_shapes.py); ltxv: "
-                         "LTXVModel on the ripples world (benchmarks/proxy_ripples.py)")
+                         "LTXVModel on the ripples world (benchmarks/proxy_ripples.py); "
+                         "wan_shapes: WanModel (9 blocks) on the shapes world")
     ap.add_argument("--steps", type=int, default=1000)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", type=Path, default=None,
@@ -576,6 +644,19 @@ def main():
                         seed=a.seed, threads=a.threads, lr=LR, shift=SHIFT,
                         uncond_prob=UNCOND_PROB, train_prompts=len(TRAIN_PROMPTS),
                         dtype="float16", **stats, command=command)
+        elif a.proxy == "wan_shapes":
+            import benchmarks.proxy_shapes as world
+            info = dict(architecture="comfy.ldm.wan.model.WanModel (Wan 2.1 T2V)",
+                        world="benchmarks/proxy_shapes.py",
+                        config={**WAN_SHAPES_CONFIG,
+                                "patch_size": list(WAN_SHAPES_CONFIG["patch_size"]),
+                                "window_size": list(WAN_SHAPES_CONFIG["window_size"])},
+                        latent_shape=[16, FRAMES, HEIGHT, WIDTH],
+                        conditioning=dict(context=[world.TEXT_TOKENS, world.TEXT_DIM]),
+                        steps=a.steps, batch=BATCH, seed=a.seed, threads=a.threads, lr=LR,
+                        shift=SHIFT, uncond_prob=UNCOND_PROB,
+                        train_prompts=len(world.TRAIN_PROMPTS), dtype="float16", **stats,
+                        command=command)
         elif a.proxy == "ltxv":
             info = dict(**ltxv_info(), steps=a.steps, batch=BATCH, seed=a.seed,
                         threads=a.threads, lr=LR, uncond_prob=UNCOND_PROB, dtype="float16",
@@ -593,7 +674,8 @@ def main():
                         command=command)
         save(model, a.out, info, PROXIES[a.proxy]["description"], PROXIES[a.proxy].get("metadata"))
     if a.verify or a.verify_only:
-        results = {"wan": verify, "hunyuan": verify_hunyuan, "ltxv": verify_ltxv}[a.proxy](a.out)
+        results = {"wan": verify, "hunyuan": verify_hunyuan, "ltxv": verify_ltxv,
+                   "wan_shapes": verify_wan_shapes}[a.proxy](a.out)
         if a.verify_key != "verification":     # say on which ComfyUI it ran
             import comfyui_version
             results = {"comfyui": comfyui_version.__version__, **results}

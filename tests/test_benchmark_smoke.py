@@ -13,12 +13,15 @@ PROXY = ROOT / "models" / "wan_proxy.safetensors"
 # proxy name -> (model file, its published-coefficients TeaCache group)
 PROXIES = {"wan": (PROXY, "TeaCache wan2.1_t2v_1.3B"),
            "hunyuan": (ROOT / "models" / "hunyuan_proxy.safetensors", "TeaCache hunyuan_video"),
-           "ltxv": (ROOT / "models" / "ltxv_proxy.safetensors", "TeaCache ltxv")}
+           "ltxv": (ROOT / "models" / "ltxv_proxy.safetensors", "TeaCache ltxv"),
+           "wan_shapes": (ROOT / "models" / "wan_shapes_proxy.safetensors",
+                          "TeaCache wan2.1_t2v_1.3B")}
 # proxy name -> what ComfyUI's loader must detect: (model_base class, diffusion model class,
 # supported_models config class, transformer blocks per model call)
 DETECTED = {"wan": ("WAN21", "WanModel", "WAN21_T2V", 6),
             "hunyuan": ("HunyuanVideo", "HunyuanVideo", "HunyuanVideo", 3 + 4),
-            "ltxv": ("LTXV", "LTXVModel", "LTXV", 6)}
+            "ltxv": ("LTXV", "LTXVModel", "LTXV", 6),
+            "wan_shapes": ("WAN21", "WanModel", "WAN21_T2V", 9)}
 
 
 @pytest.mark.parametrize("proxy", list(PROXIES))
@@ -58,7 +61,7 @@ def test_benchmark_quick_run(tmp_path, proxy):
         ded, gen = by_group["TeaCache uncalibrated" + est], by_group["TeaCache generic" + est]
         if proxy == "hunyuan":
             assert gen > ded, (est, gen, ded)
-        elif proxy == "wan":
+        elif DETECTED[proxy][1] == "WanModel":
             assert gen == ded, (est, gen, ded)
     fidelity_table = (tmp_path / "table.md").read_text().split("### at the same reduction")[0]
     assert fidelity_table.count("| teacache[") == 11
