@@ -50,17 +50,21 @@ class Proxy:
     blocks: Callable                # diffusion model -> its transformer blocks, in call order
 
 
-def _wan() -> Proxy:
-    from benchmarks import proxy as world
+def _wan_on(world, name: str, description: str) -> Proxy:
+    """A WanModel proxy on `world` (a module with the prompt lists and a text context)."""
     return Proxy(
-        name="wan", model=ROOT / "models" / "wan_proxy.safetensors",
-        description="ComfyUI WanModel (Wan 2.1 T2V), dim 128, 6 blocks, blob world",
-        eval_latent=(16, 5, 16, 16), timing_latent="9x32x32",
+        name=name, model=ROOT / "models" / f"{name}_proxy.safetensors",
+        description=description, eval_latent=(16, 5, 16, 16), timing_latent="9x32x32",
         published_preset="wan2.1_t2v_1.3B",
         eval_prompts=world.EVAL_PROMPTS, calib_prompts=world.CALIB_PROMPTS,
         positive=lambda p: [[world.make_context(p), {}]],
         negative=lambda: [[world.make_uncond_context(), {}]],
         blocks=lambda dm: list(dm.blocks))
+
+
+def _wan() -> Proxy:
+    from benchmarks import proxy as world
+    return _wan_on(world, "wan", "ComfyUI WanModel (Wan 2.1 T2V), dim 128, 6 blocks, blob world")
 
 
 GUIDANCE = 6.0      # embedded guidance, as the HunyuanVideo proxy was trained (ComfyUI's default)
@@ -96,15 +100,8 @@ def _ltxv() -> Proxy:
 
 def _wan_shapes() -> Proxy:
     from benchmarks import proxy_shapes as world
-    return Proxy(
-        name="wan_shapes", model=ROOT / "models" / "wan_shapes_proxy.safetensors",
-        description="ComfyUI WanModel (Wan 2.1 T2V), dim 128, 9 blocks, shapes world",
-        eval_latent=(16, 5, 16, 16), timing_latent="9x32x32",
-        published_preset="wan2.1_t2v_1.3B",
-        eval_prompts=world.EVAL_PROMPTS, calib_prompts=world.CALIB_PROMPTS,
-        positive=lambda p: [[world.make_context(p), {}]],
-        negative=lambda: [[world.make_uncond_context(), {}]],
-        blocks=lambda dm: list(dm.blocks))
+    return _wan_on(world, "wan_shapes",
+                   "ComfyUI WanModel (Wan 2.1 T2V), dim 128, 9 blocks, shapes world")
 
 
 PROXIES = {"wan": _wan, "hunyuan": _hunyuan, "ltxv": _ltxv, "wan_shapes": _wan_shapes}

@@ -338,7 +338,9 @@ def init_weights_hunyuan(model, seed: int):
     assert len(list(model.buffers())) == 0, "unexpected buffers"
 
 
-def hunyuan_batch(rng: np.random.Generator, g: torch.Generator):
+def shapes_batch(rng: np.random.Generator, g: torch.Generator, shift: float):
+    """A training batch of the shapes world (benchmarks/proxy_shapes.py), for the proxies that
+    learn it: (prompts, dropped to the empty prompt, x_t, t, context, target)."""
     import benchmarks.proxy_shapes as world
     idx = rng.integers(len(world.TRAIN_PROMPTS), size=BATCH)
     prompts = [world.TRAIN_PROMPTS[i] for i in idx]
@@ -347,15 +349,20 @@ def hunyuan_batch(rng: np.random.Generator, g: torch.Generator):
     drop = rng.random(BATCH) < UNCOND_PROB
     ctx = torch.cat([world.make_uncond_context() if d else world.make_context(p)
                      for p, d in zip(prompts, drop)])
+    noise = torch.randn(x0.shape, generator=g)
+    t = sample_t(BATCH, g, shift)
+    tb = t.view(-1, 1, 1, 1, 1)
+    return prompts, drop, (1.0 - tb) * x0 + tb * noise, t, ctx, noise - x0
+
+
+def hunyuan_batch(rng: np.random.Generator, g: torch.Generator):
+    import benchmarks.proxy_shapes as world
+    prompts, drop, x_t, t, ctx, target = shapes_batch(rng, g, HV_SHIFT)
     y = torch.cat([world.make_uncond_pooled() if d else world.make_pooled(p)
                    for p, d in zip(prompts, drop)])
-    noise = torch.randn(x0.shape, generator=g)
-    t = sample_t(BATCH, g, HV_SHIFT)
-    tb = t.view(-1, 1, 1, 1, 1)
-    x_t = (1.0 - tb) * x0 + tb * noise
     inputs = dict(x=x_t, timestep=t * 1000.0, context=ctx, y=y,
                   guidance=torch.full((BATCH,), HV_GUIDANCE))
-    return inputs, noise - x0
+    return inputs, target
 
 
 def saved_tensor_snapshots():
@@ -527,19 +534,8 @@ def build_model_wan_shapes():
 
 
 def wan_shapes_batch(rng: np.random.Generator, g: torch.Generator):
-    import benchmarks.proxy_shapes as world
-    idx = rng.integers(len(world.TRAIN_PROMPTS), size=BATCH)
-    prompts = [world.TRAIN_PROMPTS[i] for i in idx]
-    x0 = torch.stack([world.render_latent(p, FRAMES, HEIGHT, WIDTH, seed=int(rng.integers(2**31)))
-                      for p in prompts])
-    drop = rng.random(BATCH) < UNCOND_PROB
-    ctx = torch.cat([world.make_uncond_context() if d else world.make_context(p)
-                     for p, d in zip(prompts, drop)])
-    noise = torch.randn(x0.shape, generator=g)
-    t = sample_t(BATCH, g)
-    tb = t.view(-1, 1, 1, 1, 1)
-    x_t = (1.0 - tb) * x0 + tb * noise
-    return dict(x=x_t, timestep=t * 1000.0, context=ctx), noise - x0
+    _, _, x_t, t, ctx, target = shapes_batch(rng, g, SHIFT)
+    return dict(x=x_t, timestep=t * 1000.0, context=ctx), target
 
 
 def detect_wan(base, dm, config=CONFIG) -> dict:
