@@ -24,9 +24,12 @@ from harness import apply, summary
 from comfyui_teacache.teacache_core import tensors
 from comfyui_teacache.teacache_core.patching import registration_of
 
-DIM, FRAMES, H, W = 256, 2, 64, 64               # 2 x 32 x 32 = 2048 tokens x 256
+# 2 x 24 x 24 = 1152 tokens x 256: a hidden state of 1.2 MB per batch, four times the
+# allocator's slack below; few enough tokens and steps that a CPU without bfloat16 instructions
+# (which emulates the model's bf16 matmuls) runs this module in minutes
+DIM, FRAMES, H, W = 256, 2, 48, 48
 TOKENS = FRAMES * (H // 2) * (W // 2)
-STEPS = 6
+STEPS = 4
 
 
 @pytest.fixture(scope="module")
@@ -40,6 +43,12 @@ def wan_bf16(model_dir):
     # bf16. Compute in bf16 here too, as users' GPUs do.
     m.model.manual_cast_dtype = None
     return m
+
+
+@pytest.fixture(scope="module")
+def no_node_peak(wan_bf16):
+    """The run's peak without TeaCache (the same for every test of the module)."""
+    return _profiled(wan_bf16)[0]
 
 
 def _run(model):
@@ -75,9 +84,9 @@ def _profiled(model):
 @pytest.mark.parametrize("estimate,cache_device", [("reuse", "model_device"),
                                                    ("extrapolate", "model_device"),
                                                    ("reuse", "cpu")])
-def test_extra_memory_within_the_formula(wan_bf16, estimate, cache_device):
+def test_extra_memory_within_the_formula(wan_bf16, no_node_peak, estimate, cache_device):
     X = _hidden_bytes()
-    base_peak, _, ref = _profiled(wan_bf16)
+    base_peak = no_node_peak
     tc = apply(wan_bf16, 0.2, cache_device=cache_device, skip_estimate=estimate)
     peak, ranges, out = _profiled(tc)
     s = summary(tc)
