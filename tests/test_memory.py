@@ -24,7 +24,7 @@ from harness import apply, summary
 from comfyui_teacache.teacache_core import tensors
 from comfyui_teacache.teacache_core.patching import registration_of
 
-# 2 x 24 x 24 = 1152 tokens x 256: a hidden state of 1.2 MB per batch, four times the
+# 2 x 24 x 24 = 1152 tokens x 256: a hidden state of 1.2 MB per batch, three times the
 # allocator's slack below; few enough tokens and steps that a CPU without bfloat16 instructions
 # (which emulates the model's bf16 matmuls) runs this module in minutes
 DIM, FRAMES, H, W = 256, 2, 48, 48
