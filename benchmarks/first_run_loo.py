@@ -47,6 +47,8 @@ def fit_suffix(shape) -> str:
         out += f", recent {shape[3]:g}" if shape[3] > 0 else ", every call"
     if len(shape) > 4 and shape[4]:
         out += f", fitted power {shape[4]:g}"
+    if len(shape) > 5 and shape[5]:
+        out += ", schedule vectors" if shape[5] == 1 else ", schedule vectors' phase"
     return out
 
 

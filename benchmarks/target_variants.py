@@ -233,6 +233,40 @@ def use_later_plan(name: str):
     TargetRule._predict = _predict
 
 
+def phase_scales(sigmas, shape, steps) -> list:
+    """The shipped first-run shape (budget.call_scales) times how far each call's conditioning
+    vector move (budget.shape_scales on engine.schedule_shape) stands above or below the
+    mean of its own and its neighbours' moves: the sigmas' trend over the run, the vector's
+    phase from call to call."""
+    base = budget.call_scales(sigmas, steps)
+    vec = budget.shape_scales(shape, steps)
+    out = []
+    for i, (b, v) in enumerate(zip(base, vec)):
+        near = [vec[k] for k in (i - 1, i, i + 1) if 0 < k < len(vec) and vec[k] > 0]
+        mean = sum(near) / len(near) if near else 0.0
+        out.append(b * v / mean if mean > 0 else b)
+    return out
+
+
+def use_vector_phase(on: bool):
+    """Make the pack's first runs (where the family gives its conditioning vectors) predict
+    on phase_scales; False: the shipped rule. The vectors are computed where
+    TargetRule.SCHEDULE_VECTORS is set."""
+    if not on:
+        TargetRule._predict = SHIPPED_PLAN
+        return
+
+    def _predict(self, run, cb, j, future):
+        planned = self._planned(cb, j, future)
+        shape = getattr(run, "schedule_shape", None)
+        if not shape or planned:
+            return SHIPPED_PLAN(self, run, cb, j, future)
+        scales = phase_scales(run.sigmas, shape, cb.steps + future)
+        return (budget.predict_distances(cb.rescaled[1:j + 1], scales[1:j + 1],
+                                         scales[j + 1:]), planned)
+    TargetRule._predict = _predict
+
+
 def spacing_cap(n_calls: int, k: int, factor: float) -> int:
     """The skipped calls allowed in a row under a spacing cap: ceil(factor x N / K), at least
     1."""

@@ -99,11 +99,12 @@ def setup_comfy():
     import comfy.model_management  # noqa: F401  (must come after args.cpu)
 
 
-def build_model():
+def build_model(config=None):
+    """ComfyUI's WanModel with `config` (default: the Wan proxy's CONFIG), float32 on the CPU."""
     import comfy.ops
     from comfy.ldm.wan.model import WanModel
-    return WanModel(**CONFIG, operations=comfy.ops.disable_weight_init,
-                    dtype=torch.float32, device="cpu")
+    return WanModel(**(CONFIG if config is None else config),
+                    operations=comfy.ops.disable_weight_init, dtype=torch.float32, device="cpu")
 
 
 @torch.no_grad()
@@ -527,10 +528,7 @@ WAN_SHAPES_CONFIG = dict(CONFIG, ffn_dim=384, num_layers=9)
 
 
 def build_model_wan_shapes():
-    import comfy.ops
-    from comfy.ldm.wan.model import WanModel
-    return WanModel(**WAN_SHAPES_CONFIG, operations=comfy.ops.disable_weight_init,
-                    dtype=torch.float32, device="cpu")
+    return build_model(WAN_SHAPES_CONFIG)
 
 
 def wan_shapes_batch(rng: np.random.Generator, g: torch.Generator):
