@@ -76,8 +76,8 @@ def parse():
                          "budget.call_scales, optionally : a first-run warm-up fraction W "
                          "and : a recent fit R and : a fitted power's ridge P "
                          "and : V = 1 to plan first runs on the model's conditioning "
-                         "vectors where its family gives them (engine.schedule_shape), 2 on "
-                         "the shipped shape with the vectors' phase (target_variants.py) "
+                         "vectors where its family has them, 2 on the shipped shape with "
+                         "the vectors' phase (benchmarks/target_variants.py) "
                          "(benchmarks/target_variants.py; default: the "
                          "shipped constants only)")
     ap.add_argument("--placements", default=None, metavar="F,...",
@@ -173,7 +173,6 @@ def main():
     else:       # calibration prompt 0 warms the later and stored rows' nodes
         prompts, seed0 = proxy.calib_prompts[4:4 + a.prompts], 700
     shipped = (pack_budget.MOVE_POWER, pack_budget.SIGMA_POWER)
-    shipped_vectors = TargetRule.SCHEDULE_VECTORS
     placements = [float(x) for x in a.placements.split(",")] if a.placements else [0.0]
     weights = [float(x) for x in a.late_weights.split(",")] if a.late_weights else [0.0]
     plans = a.later_plans.split(",") if a.later_plans else [variants.SHIPPED_LATER_PLAN]
@@ -260,9 +259,8 @@ def main():
                             variants.use_warmup(shape[2] if len(shape) > 2 else 0.0)
                             variants.use_recent(shape[3] if len(shape) > 3 else 0.0,
                                                 shape[4] if len(shape) > 4 else 0.0)
-                            TargetRule.SCHEDULE_VECTORS = (bool(shape[5]) if len(shape) > 5
-                                                           else shipped_vectors)
-                            variants.use_vector_phase(len(shape) > 5 and shape[5] == 2)
+                            variants.use_schedule_vectors(model, int(shape[5])
+                                                          if len(shape) > 5 else 0)
                             extra = {} if shape == shipped else {"shape": list(shape)}
                             measure(lambda *_, r=r, est=est: node(target=r, estimate=est),
                                     f"target {r:g} first", kind="first", estimate=est,
@@ -270,8 +268,7 @@ def main():
                         pack_budget.MOVE_POWER, pack_budget.SIGMA_POWER = shipped
                         variants.use_warmup(0.0)
                         variants.use_recent(0.0)
-                        TargetRule.SCHEDULE_VECTORS = shipped_vectors
-                        variants.use_vector_phase(False)
+                        variants.use_schedule_vectors(model, 0)
                         variants.use_late_weight(wt)
                         variants.use_later_plan(plan)
                         # later runs: one node that sampled once before (another prompt/seed)
@@ -329,7 +326,6 @@ def main():
             "proxy": a.proxy, "prompt_set": a.prompt_set,
             **({"prompt_offset": a.prompt_offset} if a.prompt_offset else {}),
             "shipped_shape": list(shipped),
-            **({"shipped_schedule_vectors": True} if shipped_vectors else {}),
             "shipped_recent": pack_budget.RECENT_CALLS,
             "shipped_later_plan": variants.SHIPPED_LATER_PLAN,
             "match": a.match, "prompts": len(prompts), "cfg": a.cfg, "scheduler": a.scheduler,

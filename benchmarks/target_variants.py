@@ -57,6 +57,17 @@ budget keeps the computes the cap will force; the cap is widened where the budge
 hold it); a user's smaller max_consecutive_skips stays. 0: the shipped rule.
 target_benchmark.py --spacing-caps F,...
 
+**First runs on the conditioning vectors**: the blocks of Wan and LTX-Video are modulated by a
+vector that depends on the timestep only (Wan's e0, LTX-Video's adaln_single output), so its
+value at every step of a schedule can be computed from the model's own layers before the run
+reaches it (`schedule_vectors`, one row per step; `VECTORS` names the families). Its relative
+L1 move step to step (`schedule_shape`) follows the indicator's distance call by call much more
+closely than the shipped shape does (its zigzag included). `use_schedule_vectors(model, 1)`
+makes a first run predict on those moves (`shape_scales`) instead of the schedule's moves and
+sigmas; `use_schedule_vectors(model, 2)` keeps the shipped shape and multiplies it by each
+call's vector move over the mean of its neighbours' (`phase_scales`: the sigmas' trend, the
+vector's phase). 0: the shipped rule. target_benchmark.py --first-run-shapes M:S:W:R:P:V.
+
 Measured in BENCHMARKS.md (target_speedup, "the front at the same runs").
 """
 from __future__ import annotations
@@ -233,13 +244,67 @@ def use_later_plan(name: str):
     TargetRule._predict = _predict
 
 
+def _wan_vectors(dm, t, dtype):
+    """Wan: e0 = time_projection(time_embedding(sinusoidal(t))), what every block's modulation
+    adds (the blocks' args["vec"])."""
+    import comfy.ldm.wan.model as wan
+    e = dm.time_embedding(wan.sinusoidal_embedding_1d(dm.freq_dim, t).to(dtype=dtype))
+    return dm.time_projection(e)
+
+
+def _ltxv_vectors(dm, t, dtype):
+    """LTX-Video: adaln_single(t x the model's multiplier), what the blocks' scale_shift_table
+    is added to (args["vec"])."""
+    mult = float(getattr(dm, "timestep_scale_multiplier", 1000.0))
+    vec, _ = dm.adaln_single(t * mult, {"resolution": None, "aspect_ratio": None},
+                             batch_size=t.shape[0], hidden_dtype=dtype)
+    return vec
+
+
+VECTORS = {"wan": _wan_vectors, "ltxv": _ltxv_vectors}
+
+
+def schedule_vectors(model, family: str, sigmas):
+    """The blocks' conditioning vector at the sigma of every step (`sigmas` without the
+    final one), one row each, from the model's own layers; None for a family not in
+    VECTORS. `model`: ComfyUI's ModelPatcher."""
+    import torch
+    fn = VECTORS.get(family)
+    if fn is None:
+        return None
+    dm = model.get_model_object("diffusion_model")
+    ms = model.get_model_object("model_sampling")
+    ref = next(dm.parameters())
+    dtype = getattr(model.model, "manual_cast_dtype", None) or ref.dtype
+    t = ms.timestep(torch.tensor(sigmas, dtype=torch.float32)).to(ref.device)
+    with torch.no_grad():
+        return fn(dm, t, dtype).reshape(len(sigmas), -1).float()
+
+
+def schedule_shape(vectors) -> list:
+    """Per step, how far the conditioning vector moves into it: sum|v(s) - v(s-1)| /
+    sum|v(s-1)| (0 for step 0)."""
+    move = (vectors[1:] - vectors[:-1]).abs().sum(1)
+    base = vectors[:-1].abs().sum(1).clamp_min(1e-12)
+    return [0.0] + (move / base).tolist()
+
+
+def shape_scales(shape, steps) -> list:
+    """Each call's share of the conditioning vector's moves (`shape`: per step): the moves of
+    the steps after the previous call's up to this call's (0 for the first call and for a
+    call at the previous call's step, as Heun's second call is)."""
+    out = [0.0]
+    for a, b in zip(steps, steps[1:]):
+        out.append(sum(shape[s] for s in range(a + 1, min(b, len(shape) - 1) + 1)))
+    return out
+
+
 def phase_scales(sigmas, shape, steps) -> list:
     """The shipped first-run shape (budget.call_scales) times how far each call's conditioning
-    vector move (budget.shape_scales on engine.schedule_shape) stands above or below the
-    mean of its own and its neighbours' moves: the sigmas' trend over the run, the vector's
-    phase from call to call."""
+    vector move stands above or below the mean of its own and its neighbours' moves: the
+    sigmas' trend over the run, the vector's phase from call to call."""
     base = budget.call_scales(sigmas, steps)
-    vec = budget.shape_scales(shape, steps)
+    vec = shape_scales(shape, steps)
     out = []
     for i, (b, v) in enumerate(zip(base, vec)):
         near = [vec[k] for k in (i - 1, i, i + 1) if 0 < k < len(vec) and vec[k] > 0]
@@ -248,20 +313,27 @@ def phase_scales(sigmas, shape, steps) -> list:
     return out
 
 
-def use_vector_phase(on: bool):
-    """Make the pack's first runs (where the family gives its conditioning vectors) predict
-    on phase_scales; False: the shipped rule. The vectors are computed where
-    TargetRule.SCHEDULE_VECTORS is set."""
-    if not on:
+def use_schedule_vectors(model, mode: int):
+    """Make the pack's first runs predict from the conditioning vectors of `model`'s schedule
+    where its family is in VECTORS (see the module's note): mode 1 on their moves
+    (shape_scales), 2 on the shipped shape with their phase (phase_scales); 0: the shipped
+    rule. Planned (later, stored-profile) runs stay as shipped."""
+    if not mode:
         TargetRule._predict = SHIPPED_PLAN
         return
 
     def _predict(self, run, cb, j, future):
         planned = self._planned(cb, j, future)
-        shape = getattr(run, "schedule_shape", None)
+        shape = run.__dict__.get("_vector_shape")
+        if shape is None:
+            v = schedule_vectors(model, run.owner.adapter.family, run.sigmas[:-1])
+            shape = run.__dict__["_vector_shape"] = (schedule_shape(v) if v is not None
+                                                     else ())
         if not shape or planned:
             return SHIPPED_PLAN(self, run, cb, j, future)
-        scales = phase_scales(run.sigmas, shape, cb.steps + future)
+        steps = cb.steps + future
+        scales = (shape_scales(shape, steps) if mode == 1
+                  else phase_scales(run.sigmas, shape, steps))
         return (budget.predict_distances(cb.rescaled[1:j + 1], scales[1:j + 1],
                                          scales[j + 1:]), planned)
     TargetRule._predict = _predict

@@ -132,17 +132,6 @@ def call_scales(sigmas, steps) -> list:
     return out
 
 
-def shape_scales(shape, steps) -> list:
-    """Each call's share of how far the blocks' conditioning vector moves (`shape`: per step,
-    the move into it, engine.schedule_shape): the moves of the steps after the previous
-    call's up to this call's (0 for the first call and for a call at the previous call's
-    step)."""
-    out = [0.0]
-    for a, b in zip(steps, steps[1:]):
-        out.append(sum(shape[s] for s in range(a + 1, min(b, len(shape) - 1) + 1)))
-    return out
-
-
 def predict_distances(seen, seen_scales, future_scales, power: float = 1.0,
                       recent: int | None = None) -> list:
     """The distances still to come on a first run, from the distances seen so far:

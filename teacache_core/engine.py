@@ -17,7 +17,6 @@ Memory and synchronisation (what users at the edge of VRAM need; README "Memory"
 from __future__ import annotations
 
 import logging
-import math
 
 import torch
 
@@ -110,30 +109,6 @@ def read_call_stats(ctx: CallContext, x: torch.Tensor, ind: torch.Tensor, chunks
 
 
 @torch.no_grad()
-def schedule_shape(run, ad, ctx: CallContext, args) -> tuple:
-    """How far the blocks' conditioning vector moves into each step of the schedule: per
-    step s, sum|v(s) - v(s-1)| / sum|v(s-1)| of the family's schedule_vectors (0 for step 0),
-    which a target_speedup first run plans on (TargetRule._predict). Computed once, at the
-    first call, in one host read; () where the rule does not use it, the family does not say,
-    or the family's layers fail (never an error: the prediction then uses the sigmas)."""
-    ts = run.schedule_timesteps
-    if ts is None or not getattr(run.rule, "SCHEDULE_VECTORS", False):
-        return ()
-    try:
-        with torch.no_grad():
-            v = ad.schedule_vectors(ctx, args, ts)
-            if v is None or v.shape[0] < 2:
-                return ()
-            v = v.reshape(v.shape[0], -1)
-            move = (v[1:] - v[:-1]).abs().sum(1, dtype=torch.float32)
-            base = v[:-1].abs().sum(1, dtype=torch.float32).clamp_min(1e-12)
-            out = [0.0] + (move / base).tolist()
-    except Exception:        # a family's layers changed: plan on the sigmas, as before
-        logger.debug("TeaCache: no schedule vectors for this model", exc_info=True)
-        return ()
-    return tuple(out) if all(math.isfinite(d) for d in out) else ()
-
-
 def decide(reg, ctx: CallContext, key, args):
     """First block: measure, decide per cond, and either prepare the cached output (every cond
     skips) or keep a copy of the block input for the residual."""
@@ -164,8 +139,6 @@ def decide(reg, ctx: CallContext, key, args):
                          "without the cache", ctx.step, b.label)
             return
     ctx.chunks = chunks
-    if run.schedule_shape is None:
-        run.schedule_shape = schedule_shape(run, ad, ctx, args)
     forced = forced_reason(ctx.step, run.total_steps, cfg.start_step, cfg.end_step,
                            run.retention, run.forced_first)
     skips = []

@@ -56,19 +56,6 @@ def _find_run(owner, args, kwargs):
     return None, None
 
 
-def _model_timesteps(guider, sigmas):
-    """The timesteps the diffusion model gets at the sigmas of every step (ComfyUI's
-    model_sampling.timestep, as BaseModel.apply_model converts them), or None."""
-    if not isinstance(sigmas, torch.Tensor) or sigmas.numel() < 3:
-        return None
-    try:
-        ms = guider.model_patcher.get_model_object("model_sampling")
-        return ms.timestep(sigmas.flatten()[:-1]).float()
-    except Exception:
-        logger.debug("TeaCache: no model timesteps for this schedule", exc_info=True)
-        return None
-
-
 def _first_tensor(x):
     while True:
         if isinstance(x, (list, tuple)) and x:
@@ -171,8 +158,6 @@ class TeaCacheRegistration:
             run.stored_profiles = _profiles.RunProfiles(
                 self.profile_store, {"model": self.profile_model, "sampler": sampler},
                 about={"file": self.profile_model.get("file"), "sampler": sampler["name"]})
-        if self.config.target_speedup:
-            run.schedule_timesteps = _model_timesteps(guider, sigmas)
         if self.customize_run is not None:
             self.customize_run(run)
         orig = guider.model_options

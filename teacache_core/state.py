@@ -171,11 +171,6 @@ class RunState:
         # before registration.decision_block
         self.indicator = None
         self.probe_input = None
-        # target_speedup's first runs: the model's timesteps of the schedule (set by the
-        # ComfyUI side) and, from the first call on, how far the blocks' conditioning vector
-        # moves into each step (engine.schedule_shape; () where the family does not say)
-        self.schedule_timesteps = None
-        self.schedule_shape = None
         self.store = HostStore() if config.cache_device == "cpu" else None
         self.branches: dict = {}
         self.calls = 0

@@ -61,7 +61,6 @@ class _CondBudget:
 class TargetRule:
     PROFILES_KEPT = 16
     SHARED = True            # benchmarks/target_benchmark.py measures separate conds too
-    SCHEDULE_VECTORS = False     # first runs plan on the model's conditioning vectors
 
     def __init__(self, target: float, coefficients, max_consecutive_skips: int = 0,
                  shared: bool | None = None):
@@ -243,13 +242,9 @@ class TargetRule:
         -> +0.15 / +1.17 dB, Wan +0.17 / +0.68 -> +0.57 / +1.66, HunyuanVideo +1.84 / +3.23 ->
         +1.66 / +3.07)."""
         seen = cb.rescaled[1:j + 1]
-        planned = self._planned(cb, j, future)
-        shape = getattr(run, "schedule_shape", None)
-        if shape and not planned:
-            scales = budget.shape_scales(shape, cb.steps + future)
-        else:
-            scales = budget.call_scales(run.sigmas, cb.steps + future)
-        return budget.predict_distances(seen, scales[1:j + 1], scales[j + 1:]), planned
+        scales = budget.call_scales(run.sigmas, cb.steps + future)
+        return (budget.predict_distances(seen, scales[1:j + 1], scales[j + 1:]),
+                self._planned(cb, j, future))
 
     @staticmethod
     def _planned(cb, j, future) -> bool:

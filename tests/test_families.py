@@ -13,10 +13,8 @@ from harness import count_calls, summary, summary_line
 from test_target import expected_k
 
 from comfyui_teacache.nodes.apply import TeaCacheApply
-from comfyui_teacache.teacache_core import engine
 from comfyui_teacache.teacache_core.adapters import find_adapter
 from comfyui_teacache.teacache_core.patching import registration_of
-from comfyui_teacache.teacache_core.target import TargetRule
 
 def apply(model, thresh, *, target=0.0, estimate="reuse"):
     msg = TeaCacheApply.validate_inputs(thresh, 0, -1, 0, target_speedup=target)
@@ -116,52 +114,3 @@ def test_target_speedup_is_realised(fam, estimate):
     for label, recs in s["branches"].items():
         assert sum(r["computed"] for r in recs) == k, label
     assert n == n_base // f.steps * k
-
-
-def test_schedule_vectors_are_what_the_blocks_get(fam, monkeypatch):
-    """target_speedup's first run plans on the conditioning vector of every step, computed at
-    its first call from the family's own layers (adapter.schedule_vectors): where a family
-    gives them, each is the vector the first block gets at that step (args["vec"], a row of
-    it where it is per token) and the
-    schedule shape is their relative L1 move step to step; where it does not, the shape is ()
-    and the run predicts from the sigmas. The budget is realised either way."""
-    f, model, (_, n_base) = fam
-    monkeypatch.setattr(TargetRule, "SCHEDULE_VECTORS", True)
-    patched = apply(model, 0.1, target=2.0)
-    ad = registration_of(patched).adapter
-    got, vecs, shapes = [], [], []
-
-    def schedule_vectors(ctx, args, timesteps, inner=ad.schedule_vectors):
-        got.append(inner(ctx, args, timesteps))
-        return got[-1]
-
-    def indicator(name, ctx, args, inner=ad.indicator):
-        v = args.get("vec")
-        vecs.append(v.detach().clone() if isinstance(v, torch.Tensor) else None)
-        return inner(name, ctx, args)
-
-    def shape_of_run(*a, inner=engine.schedule_shape):
-        shapes.append(inner(*a))
-        return shapes[-1]
-    monkeypatch.setattr(ad, "schedule_vectors", schedule_vectors)
-    monkeypatch.setattr(ad, "indicator", indicator)
-    monkeypatch.setattr(engine, "schedule_shape", shape_of_run)
-    _, n = run(f, patched)
-    assert len(shapes) == 1 and len(got) == 1            # once per run, at its first call
-    k = expected_k(f.steps, 2.0, f.forced)
-    assert n == n_base // f.steps * k
-    if got[0] is None:
-        assert shapes[0] == ()
-        return
-    v = got[0].float()
-    assert v.shape[0] == f.steps and len(vecs) == f.steps
-    for s, seen in enumerate(vecs):
-        # per-token conditioning (Wan 2.2 TI2V's reference frame sits at timestep 0): the
-        # step's vector is that of the tokens being denoised, one of the rows
-        rows = seen[0].float().reshape(-1, v.shape[1])
-        err = ((rows - v[s]).abs() / (v[s].abs() + 1e-3)).amax(1).min()
-        assert err < 1e-3, (s, float(err))
-    want = [0.0] + [float((v[s] - v[s - 1]).abs().sum() / v[s - 1].abs().sum())
-                    for s in range(1, f.steps)]
-    assert shapes[0] == pytest.approx(want, rel=1e-4)
-    assert max(want) > 0

@@ -140,15 +140,3 @@ def test_equivalent_thresholds():
     thr = budget.equivalent_fixed_threshold(d, forced, 3)
     assert budget.threshold_computes(d, forced, thr) == 3
     assert budget.threshold_computes(d, forced, thr * 0.99) > 3
-
-
-def test_shape_scales_sum_the_moves_between_calls():
-    shape = [0.0, 0.1, 0.2, 0.3, 0.4]
-    assert budget.shape_scales(shape, [0, 1, 2, 3, 4]) == shape
-    # Heun's second call sits at the next step's sigma: the move is the first call's
-    assert budget.shape_scales(shape, [0, 1, 1, 2, 2]) == [0.0, 0.1, 0.0, 0.2, 0.0]
-    # calls the plan jumps over: their steps' moves add up; steps past the shape are 0
-    assert budget.shape_scales(shape, [0, 3, 4, 6]) == pytest.approx([0.0, 0.6, 0.4, 0.0])
-    # planned on the shape, the prediction follows it (a zigzag included), not the sigmas
-    pred = budget.predict_distances([0.2, 0.4], [0.1, 0.2], [0.3, 0.05, 0.4])
-    assert pred == pytest.approx([0.6, 0.1, 0.8])

@@ -1,8 +1,10 @@
 """target_speedup experiments (benchmarks/target_variants.py): the online threshold at a fraction
 of the interval of thresholds that spend the budget (pure python on toy sequences), the
 first-run warm-up (the rule on a tiny real Wan), the first-run recent fit (toy sequences),
-the later runs' late weight and plan (toy sequences, and the rule on a tiny real Wan), and the
-spacing cap (the rule on a tiny real Wan)."""
+the later runs' late weight and plan (toy sequences, and the rule on a tiny real Wan), the
+spacing cap (the rule on a tiny real Wan), and the first runs planned on the conditioning
+vectors (toy sequences, and the vectors against what the blocks get on a tiny real Wan and
+LTX-Video)."""
 from __future__ import annotations
 
 import math
@@ -11,16 +13,20 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 sys.path.append(str(Path(__file__).resolve().parents[1]))    # after ComfyUI: its `nodes` first
 
 from benchmarks.first_run_loo import label  # noqa: E402
 from benchmarks.target_variants import (LATER_PLANS, SHIPPED_LATER_PLAN,  # noqa: E402
-                                        fitted_power, late_weighted, later_plan, placed_threshold,
-                                        recent_count, use,
-                                        spacing_cap, use_late_weight, use_later_plan,
-                                        use_recent, use_spacing_cap, use_warmup)
+                                        SHIPPED_PLAN, fitted_power, late_weighted, later_plan,
+                                        phase_scales, placed_threshold, recent_count,
+                                        schedule_shape, schedule_vectors, shape_scales,
+                                        spacing_cap, use, use_late_weight, use_later_plan,
+                                        use_recent, use_schedule_vectors, use_spacing_cap,
+                                        use_warmup)
 from comfyui_teacache.teacache_core import budget  # noqa: E402
+from comfyui_teacache.teacache_core.patching import registration_of  # noqa: E402
 from comfyui_teacache.teacache_core.target import TargetRule  # noqa: E402
 from harness import summary  # noqa: E402
 from test_target_budget import _greedy  # noqa: E402
@@ -286,3 +292,65 @@ def test_spacing_cap_spaces_the_computes_and_keeps_the_budget(model_dir):
     finally:
         use_spacing_cap(0.0)
     assert TargetRule._set_budget is shipped
+
+
+def test_vector_shapes_sum_the_moves_between_calls():
+    shape = [0.0, 0.1, 0.2, 0.3, 0.4]
+    assert shape_scales(shape, [0, 1, 2, 3, 4]) == shape
+    # Heun's second call sits at the next step's sigma: the move is the first call's
+    assert shape_scales(shape, [0, 1, 1, 2, 2]) == [0.0, 0.1, 0.0, 0.2, 0.0]
+    # calls the plan jumps over: their steps' moves add up; steps past the shape are 0
+    assert shape_scales(shape, [0, 3, 4, 6]) == pytest.approx([0.0, 0.6, 0.4, 0.0])
+    # the phase: a vector that moves evenly leaves the shipped shape as it is; a zigzag
+    # moves it up and down around it
+    sig = [1.0, 0.9, 0.8, 0.6, 0.3, 0.0]
+    steps = list(range(5))
+    assert phase_scales(sig, [0.0] + [0.2] * 4, steps) == pytest.approx(
+        budget.call_scales(sig, steps))
+    zig = phase_scales(sig, [0.0, 0.1, 0.3, 0.1, 0.3], steps)
+    base = budget.call_scales(sig, steps)
+    assert zig[1] < base[1] and zig[2] > base[2] and zig[3] < base[3]
+
+
+@pytest.mark.parametrize("fam_id", ["wan21_t2v", "ltxv"])
+def test_schedule_vectors_are_what_the_blocks_get(model_dir, fam_id, monkeypatch):
+    """The experiment's conditioning vector of every step, computed from the model's own
+    layers before the step is reached, is the vector the first block gets at that step
+    (args["vec"], on a tiny real model through ComfyUI's sampler); a first run planned on it
+    (either mode) keeps the budget, and use_schedule_vectors(model, 0) is the shipped rule."""
+    from families import FAMILIES
+    from test_families import apply, run
+    from test_target import expected_k
+    import comfy.samplers
+    f = next(x for x in FAMILIES if x.id == fam_id)
+    model = f.build(model_dir)
+    sigmas = comfy.samplers.calculate_sigmas(model.get_model_object("model_sampling"),
+                                             f.scheduler, f.steps).tolist()
+    patched = apply(model, 0.0)
+    ad = registration_of(patched).adapter
+    vecs = []
+
+    def indicator(name, ctx, args, inner=ad.indicator):
+        vecs.append(args["vec"].detach().float().clone())
+        return inner(name, ctx, args)
+    monkeypatch.setattr(ad, "indicator", indicator)
+    run(f, patched)
+    v = schedule_vectors(model, ad.family, sigmas[:-1])
+    assert v.shape[0] == f.steps == len(vecs)
+    for s, seen in enumerate(vecs):
+        rows = seen[0].reshape(-1, v.shape[1])
+        assert torch.allclose(rows, v[s].expand_as(rows), rtol=1e-4, atol=1e-5), s
+    shape = schedule_shape(v)
+    assert len(shape) == f.steps and shape[0] == 0 and min(shape[1:]) > 0
+    monkeypatch.undo()
+    k = expected_k(f.steps, 2.0, f.forced)
+    try:
+        for mode in (1, 2):
+            use_schedule_vectors(model, mode)
+            tc = apply(model, 0.1, target=2.0)
+            run(f, tc)
+            for label, recs in summary(tc)["branches"].items():
+                assert sum(r["computed"] for r in recs) == k, (mode, label)
+    finally:
+        use_schedule_vectors(model, 0)
+    assert TargetRule._predict is SHIPPED_PLAN

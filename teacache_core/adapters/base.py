@@ -88,14 +88,6 @@ class FamilyAdapter:
         """The indicator tensor for the whole batch (batch first), read at the first block."""
         raise NotImplementedError
 
-    def schedule_vectors(self, ctx, args, timesteps: torch.Tensor) -> torch.Tensor | None:
-        """The vector that conditions the blocks on the timestep (what modulates them), at
-        each of `timesteps` (the model's timesteps of the whole schedule, as ComfyUI gives
-        them to the diffusion model): one row each, from the model's own embedding layers,
-        computed at the first block of a run's first call. None: this family does not say
-        (a first run of target_speedup then predicts from the schedule's moves and sigmas)."""
-        return None
-
     def calibration_dims(self, info: ModelInfo) -> dict:
         return {k: info.dims[k] for k in self.calibration_keys if k in info.dims}
 

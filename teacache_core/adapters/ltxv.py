@@ -149,20 +149,5 @@ class LTXVAdapter(FamilyAdapter):
         shift, scale = ada.unbind(dim=2)
         return _rms_norm(dm, x) * (1 + scale) + shift
 
-    def schedule_vectors(self, ctx, args, timesteps):
-        """adaln_single(timestep x the model's multiplier) at each timestep: the vector the
-        blocks' scale_shift_table is added to (args["vec"] at that timestep, one row each;
-        video-only models: LTX-AV's audio stream has its own)."""
-        dm = ctx.model
-        dm = dm if hasattr(dm, "transformer_blocks") else getattr(dm, "diffusion_model", dm)
-        x = args["img"]
-        if isinstance(x, (tuple, list)) or not hasattr(dm, "adaln_single"):
-            return None
-        t = timesteps.to(device=x.device).flatten()
-        mult = float(getattr(dm, "timestep_scale_multiplier", 1000.0))
-        vec, _ = dm.adaln_single(t * mult, {"resolution": None, "aspect_ratio": None},
-                                 batch_size=t.shape[0], hidden_dtype=x.dtype)
-        return vec.reshape(t.shape[0], -1)
-
 
 ADAPTER = LTXVAdapter()

@@ -131,17 +131,5 @@ class WanAdapter(FamilyAdapter):
             return torch.addcmul(shift, block.norm1(x), 1 + scale)
         raise ValueError(f"Wan has no indicator {name!r}")
 
-    def schedule_vectors(self, ctx, args, timesteps):
-        """e0 = time_projection(time_embedding(sinusoidal(t))) at each timestep: the vector
-        every block's modulation adds (args["vec"] at that timestep, one row per timestep)."""
-        dm = ctx.model
-        sinusoidal = getattr(defining_module(dm, "WanModel"), "sinusoidal_embedding_1d", None)
-        if sinusoidal is None or not hasattr(dm, "time_projection"):
-            return None
-        x = args["img"]
-        t = timesteps.to(device=x.device).flatten()
-        e = dm.time_embedding(sinusoidal(dm.freq_dim, t).to(dtype=x.dtype))
-        return dm.time_projection(e).reshape(t.shape[0], -1)
-
 
 ADAPTER = WanAdapter()
