@@ -368,3 +368,43 @@ def test_same_computes_prior_schedule_from_other_proxies():
     assert prior_schedule(sources, ("euler", 6, 3.0, "reuse"), 6, 3) == "C.CC.."
     with pytest.raises(SystemExit):
         prior_schedule(sources, ("uni_pc", 6, 2.0, "reuse"), 6, 3)
+
+
+def test_partial_rows_compare_shapes_on_the_same_cells():
+    """benchmarks/partial_rows.py: a stopped run's first-run rows against the front of their
+    cell, each shape only on the cells the named shape reached."""
+    from benchmarks.partial_rows import compare
+    from benchmarks.tables import interpolate_at
+
+    def row(kind, steps, psnr, red, shape=None, worst=None):
+        r = {"kind": kind, "sampler": "euler", "steps": steps, "estimate": "reuse",
+             "param": 2.0, "psnr": psnr, "psnr_worst": psnr if worst is None else worst,
+             "reduction": red}
+        return {**r, "shape": shape} if shape else r
+    rows = [row("threshold", 20, 50.0, 1.5), row("threshold", 20, 40.0, 2.5),
+            row("threshold", 30, 60.0, 1.5), row("threshold", 30, 50.0, 2.5),
+            row("first", 20, 46.0, 2.0), row("first", 30, 54.0, 2.0),
+            row("first", 20, 44.0, 2.0, [0.3, 1.25, 0, 3, 0, 2], worst=40.0)]
+    table = {(s, e): (n, mean, miss) for s, e, n, mean, miss, _ in
+             compare(rows, "0.3:1.25:0:3:0:2")}
+    front = interpolate_at([(1.5, 50.0), (2.5, 40.0)], 2.0)             # the 20-step cell
+    assert table[("shipped", "reuse")] == (1, pytest.approx(46.0 - front), 0)
+    assert table[("0.3:1.25:0:3:0:2", "reuse")] == (1, pytest.approx(44.0 - front), 1)
+
+
+def test_vector_shape_reads_distance_over_shape(tmp_path):
+    """benchmarks/vector_shape.py on two proxies (one with conditioning vectors, one without):
+    a row per prompt and shape, the vector's only where the family has one."""
+    out = tmp_path / "vector_shape.md"
+    r = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "vector_shape.py"),
+                        "--proxies", "wan_shapes,hunyuan", "--prompts", "1", "--steps", "6",
+                        "--out", str(out)], capture_output=True, text=True, timeout=900)
+    assert r.returncode == 0, r.stderr[-3000:]
+    rows = [line.split(" | ") for line in out.read_text().splitlines()
+            if line.startswith("| wan_shapes") or line.startswith("| hunyuan")]
+    assert [(x[0], x[2]) for x in rows] == [
+        ("| wan_shapes", "move^0.3 / sigma^1.25 (shipped)"),
+        ("| wan_shapes", "conditioning vector's moves"),
+        ("| hunyuan", "move^0.3 / sigma^1.25 (shipped)")]
+    for x in rows:
+        assert len(x[3].split()) == 5 and float(x[4].rstrip(" |")) >= 0
