@@ -408,3 +408,14 @@ def test_vector_shape_reads_distance_over_shape(tmp_path):
         ("| hunyuan", "move^0.3 / sigma^1.25 (shipped)")]
     for x in rows:
         assert len(x[3].split()) == 5 and float(x[4].rstrip(" |")) >= 0
+
+
+def test_oracle_placement_counts_computes_per_third():
+    """benchmarks/oracle_placement.py: the oracle's computes per third of the schedule."""
+    from benchmarks.oracle_placement import placement, thirds
+    assert thirds([0, 4, 8, 12, 16, 23], 24) == [2, 2, 2]
+    assert thirds([0, 1, 2, 20, 21, 22, 23], 24) == [3, 0, 4]
+    res = {"meta": {"steps": 24}, "oracle": {"reuse": {"prompts": [
+        {"local": {"6": {"schedule": [0, 8, 16, 20, 22, 23]}}},
+        {"local": {"6": {"schedule": [0, 4, 12, 18, 21, 23]}}}]}}}
+    assert placement(res, [6, 8]) == [("reuse", 6, [1.5, 1.0, 3.5], 2)]
