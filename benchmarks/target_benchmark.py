@@ -77,8 +77,7 @@ def parse():
                          "and : a recent fit R and : a fitted power's ridge P "
                          "and : V = 1 to plan first runs on the model's conditioning "
                          "vectors where its family has them, 2 on the shipped shape with "
-                         "the vectors' phase (benchmarks/target_variants.py) "
-                         "(benchmarks/target_variants.py; default: the "
+                         "the vectors' phase (benchmarks/target_variants.py; default: the "
                          "shipped constants only)")
     ap.add_argument("--placements", default=None, metavar="F,...",
                     help="target rows with the online threshold at these fractions of the "
@@ -345,7 +344,7 @@ def main():
 def _shape(text) -> tuple:
     """"M:S", "M:S:W", "M:S:W:R", "M:S:W:R:P" or "M:S:W:R:P:V" (W, the first-run warm-up
     fraction; R, the recent fit's calls; P, the fitted power's ridge; V, 1: the conditioning
-    vectors' shape; trailing zeros left out)."""
+    vectors' moves, 2: the shipped shape with their phase; trailing zeros left out)."""
     v = tuple(float(x) for x in text.split(":"))
     while len(v) > 2 and v[-1] == 0:
         v = v[:-1]

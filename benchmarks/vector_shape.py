@@ -58,6 +58,7 @@ def main():
     from benchmarks.proxies import get_proxy
     from comfyui_teacache.nodes.apply import TeaCacheApply
     from comfyui_teacache.teacache_core import budget
+    from comfyui_teacache.teacache_core.adapters import find_adapter
     from comfyui_teacache.teacache_core.patching import registration_of
 
     logging.getLogger().setLevel(logging.ERROR)
@@ -75,7 +76,7 @@ def main():
         ms = model.get_model_object("model_sampling")
         sigmas = comfy.samplers.calculate_sigmas(ms, "simple", a.steps).tolist()
         steps = list(range(a.steps))
-        family = {"hunyuan": "hunyuan_video"}.get(name, "ltxv" if name == "ltxv" else "wan")
+        family = find_adapter(model.get_model_object("diffusion_model")).family
         vec = tv.schedule_vectors(model, family, sigmas[:-1])
         shapes = {"move^0.3 / sigma^1.25 (shipped)": budget.call_scales(sigmas, steps)}
         if vec is not None:

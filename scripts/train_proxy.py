@@ -527,10 +527,6 @@ def ltxv_info() -> dict:
 WAN_SHAPES_CONFIG = dict(CONFIG, ffn_dim=384, num_layers=9)
 
 
-def build_model_wan_shapes():
-    return build_model(WAN_SHAPES_CONFIG)
-
-
 def wan_shapes_batch(rng: np.random.Generator, g: torch.Generator):
     _, _, x_t, t, ctx, target = shapes_batch(rng, g, SHIFT)
     return dict(x=x_t, timestep=t * 1000.0, context=ctx), target
@@ -576,8 +572,9 @@ PROXIES = {
     "ltxv": dict(label="LTXVModel", build=build_model_ltxv, init=init_weights_ltxv,
                  batch=ltxv_batch, autograd_context=saved_tensor_snapshots,
                  description="TeaCache LTX-Video proxy", metadata=LTXV_METADATA),
-    "wan_shapes": dict(label="WanModel", build=build_model_wan_shapes, init=init_weights,
-                       batch=wan_shapes_batch, description="TeaCache Wan 2.1 proxy (shapes world)"),
+    "wan_shapes": dict(label="WanModel", build=lambda: build_model(WAN_SHAPES_CONFIG),
+                       init=init_weights, batch=wan_shapes_batch,
+                       description="TeaCache Wan 2.1 proxy (shapes world)"),
 }
 
 
