@@ -419,3 +419,43 @@ def test_oracle_placement_counts_computes_per_third():
         {"local": {"6": {"schedule": [0, 8, 16, 20, 22, 23]}}},
         {"local": {"6": {"schedule": [0, 4, 12, 18, 21, 23]}}}]}}}
     assert placement(res, [6, 8]) == [("reuse", 6, [1.5, 1.0, 3.5], 2)]
+
+
+def test_skip_cost_helpers():
+    """benchmarks/skip_cost.py: cost per unit of the indicator, ranks, thirds."""
+    from benchmarks.skip_cost import cost_per_unit, spearman, thirds_median
+    c = cost_per_unit([None, 40.0, 60.0, float("inf")], [None, 0.1, 0.05, 0.2])
+    assert c[0] == pytest.approx(0.01 / 0.1) and c[1] == pytest.approx(0.001 / 0.05)
+    assert c[2] == 0.0
+    assert spearman([1, 2, 3, 4], [10, 20, 30, 40]) == pytest.approx(1.0)
+    assert spearman([1, 2, 3, 4], [4, 3, 2, 1]) == pytest.approx(-1.0)
+    assert thirds_median([1, 2, 3, None, 5, 6]) == [1.5, 3, 5.5]
+
+
+def test_skip_cost_samples_one_skip_per_call(tmp_path):
+    """benchmarks/skip_cost.py end to end: one PSNR per skipped call, finite, and a row per
+    prompt and estimate."""
+    r = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "skip_cost.py"),
+                        "--proxies", "wan_shapes", "--prompts", "1", "--steps", "5",
+                        "--estimates", "reuse", "--out", str(tmp_path)],
+                       capture_output=True, text=True, timeout=900)
+    assert r.returncode == 0, r.stderr[-3000:]
+    res = json.loads((tmp_path / "skip_cost.json").read_text())
+    row = res["proxies"]["wan_shapes"]["prompts"][0]
+    assert row["reuse"]["psnr"][0] is None and len(row["reuse"]["psnr"]) == 5
+    assert all(20 < p < 200 for p in row["reuse"]["psnr"][1:])
+    assert len(row["distances"]) == 5 and len(row["prediction_moves"]) == 5
+    assert len(row["sensitivity"]) == 5 and all(x > 0 for x in row["sensitivity"])
+    assert (tmp_path / "skip_cost.md").read_text().count("| wan_shapes | 4 | reuse |") == 1
+
+
+def test_threshold_trace_bisects_to_the_same_computes():
+    """benchmarks/threshold_trace.py: the bisection finds a threshold with exactly K computes
+    where one exists, and says so where none does."""
+    from benchmarks.threshold_trace import bisect_threshold, schedule_text
+    def computes(t):             # computes fall as the threshold rises: 10 below 0.05, then 6
+        return (10 if t < 0.05 else 6), t
+    got = bisect_threshold(computes, 6)
+    assert got is not None and got[1][0] == 6 and got[0] >= 0.05
+    assert bisect_threshold(computes, 8) is None
+    assert schedule_text([{"computed": True}, {"computed": False}]) == "C."
