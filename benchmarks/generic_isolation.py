@@ -10,15 +10,15 @@ the outputs then differ only by the rounding of the generic path's per-stack res
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
-import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "devtools"))
 sys.path.insert(0, str(ROOT))
 
-from comfy_env import load_pack  # noqa: E402
+from comfy_env import bench_session, load_pack  # noqa: E402
 
 
 def main():
@@ -34,16 +34,12 @@ def main():
     load_pack()
     import torch
     import comfy.sd
-    import comfy.utils
-    import folder_paths
     import nodes
     from benchmarks.generic_indicator import family_indicator, install
     from benchmarks.metrics import psnr
     from comfyui_teacache.teacache_core.config import TeaCacheConfig
     from comfyui_teacache.teacache_core.patching import apply_teacache, registration_of
-    torch.set_num_threads(1)
-    comfy.utils.PROGRESS_BAR_ENABLED = False
-    folder_paths.set_user_directory(tempfile.mkdtemp(prefix="teacache-bench-user-"))
+    bench_session("teacache-bench-user-", 1, logging.WARNING)
     proxy = get_proxy(a.proxy)
     model = comfy.sd.load_diffusion_model(str(proxy.model))
     lat = torch.zeros(1, *proxy.eval_latent)

@@ -36,11 +36,9 @@ import collections
 import copy
 import itertools
 import json
-import logging
 import math
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -48,7 +46,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "devtools"))
 sys.path.insert(0, str(ROOT))
 
-from comfy_env import load_pack  # noqa: E402
+from comfy_env import bench_session, load_pack  # noqa: E402
 
 REPLAY_KEY = "teacache_oracle_replay"
 THRESHOLDS = [0.03, 0.05, 0.07, 0.1, 0.15, 0.2, 0.3, 0.45, 0.7, 1.0, 1.5]
@@ -407,8 +405,6 @@ def main():
     load_pack()
     import torch
     import comfy.sd
-    import comfy.utils
-    import folder_paths
     import nodes
     from benchmarks.metrics import psnr
     from benchmarks.proxies import get_proxy
@@ -417,10 +413,7 @@ def main():
     from comfyui_teacache.teacache_core.config import TeaCacheConfig
     from comfyui_teacache.teacache_core.patching import apply_teacache
 
-    logging.getLogger().setLevel(logging.ERROR)
-    torch.set_num_threads(a.threads)
-    comfy.utils.PROGRESS_BAR_ENABLED = False
-    folder_paths.set_user_directory(tempfile.mkdtemp(prefix="teacache-oracle-"))
+    bench_session("teacache-oracle-", a.threads)
     proxy = get_proxy(a.proxy)
     if not proxy.model.exists():
         raise SystemExit(f"no model file {proxy.model}: train it (scripts/train_proxy.py)")

@@ -27,7 +27,6 @@ import math
 import platform
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -35,7 +34,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "devtools"))
 sys.path.insert(0, str(ROOT))
 
-from comfy_env import load_pack  # noqa: E402
+from comfy_env import bench_session, load_pack  # noqa: E402
 from benchmarks.tables import compare_at_targets, render_same_reduction, render_table  # noqa: E402
 
 
@@ -99,8 +98,6 @@ def main():
     load_pack()
     import torch
     import comfy.sd
-    import comfy.utils
-    import folder_paths
     import nodes
     from comfy_extras.nodes_easycache import EasyCacheNode, LazyCacheNode
     from benchmarks.metrics import psnr, ssim
@@ -110,11 +107,7 @@ def main():
     from comfyui_teacache.teacache_core.config import TeaCacheConfig
     from comfyui_teacache.teacache_core.patching import apply_teacache, registration_of
 
-    logging.getLogger().setLevel(logging.WARNING)
-    if a.threads:
-        torch.set_num_threads(a.threads)
-    comfy.utils.PROGRESS_BAR_ENABLED = False
-    folder_paths.set_user_directory(tempfile.mkdtemp(prefix="teacache-bench-user-"))
+    bench_session("teacache-bench-user-", a.threads, logging.WARNING)
     model = comfy.sd.load_diffusion_model(a.model)
     dm = model.get_model_object("diffusion_model")
     blocks = {"n": 0}

@@ -31,10 +31,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -42,7 +40,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "devtools"))
 sys.path.insert(0, str(ROOT))
 
-from comfy_env import load_pack  # noqa: E402
+from comfy_env import bench_session, load_pack  # noqa: E402
 
 
 def parse_cells(text: str) -> list:
@@ -150,8 +148,6 @@ def main():
     import dataclasses
     import torch
     import comfy.sd
-    import comfy.utils
-    import folder_paths
     import nodes
     from benchmarks.metrics import psnr
     from benchmarks.oracle import OracleRunner, PromptSearch
@@ -159,10 +155,7 @@ def main():
     from comfyui_teacache.nodes.apply import TeaCacheApply
     from comfyui_teacache.teacache_core.patching import registration_of
 
-    logging.getLogger().setLevel(logging.ERROR)
-    torch.set_num_threads(1)
-    comfy.utils.PROGRESS_BAR_ENABLED = False
-    folder_paths.set_user_directory(tempfile.mkdtemp(prefix="teacache-same-computes-"))
+    bench_session("teacache-same-computes-")
     # the calibration prompts, where the oracle's runner reads its prompts
     proxy = get_proxy(a.proxy)
     proxy = dataclasses.replace(proxy, eval_prompts=proxy.calib_prompts)

@@ -31,18 +31,16 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import logging
 import math
 import statistics
 import sys
-import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "devtools"))
 sys.path.insert(0, str(ROOT))
 
-from comfy_env import load_pack  # noqa: E402
+from comfy_env import bench_session, load_pack  # noqa: E402
 
 X0_KEY = "teacache_skip_cost"
 
@@ -124,8 +122,6 @@ def main():
     import comfy.patcher_extension as pe
     import comfy.samplers
     import comfy.sd
-    import comfy.utils
-    import folder_paths
     import nodes
     import torch
     from benchmarks.metrics import psnr
@@ -134,10 +130,7 @@ def main():
     from comfyui_teacache.nodes.apply import TeaCacheApply
     from comfyui_teacache.teacache_core.patching import registration_of
 
-    logging.getLogger().setLevel(logging.ERROR)
-    torch.set_num_threads(a.threads)
-    comfy.utils.PROGRESS_BAR_ENABLED = False
-    folder_paths.set_user_directory(tempfile.mkdtemp(prefix="teacache-skip-cost-"))
+    bench_session("teacache-skip-cost-", a.threads)
     n = a.steps
     estimates = [e for e in a.estimates.split(",") if e]
     res = {"meta": {"steps": n, "sampler": a.sampler, "cfg": a.cfg, "prompts": a.prompts,

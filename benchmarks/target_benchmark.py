@@ -24,12 +24,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import math
 import platform
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -37,7 +35,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "devtools"))
 sys.path.insert(0, str(ROOT))
 
-from comfy_env import load_pack  # noqa: E402
+from comfy_env import bench_session, load_pack  # noqa: E402
 from benchmarks.first_run_loo import label as shape_label, rule_variant as _place  # noqa: E402
 
 THRESHOLDS = [0.02, 0.04, 0.07, 0.1, 0.15, 0.2, 0.3, 0.45, 0.7, 1.0]
@@ -141,8 +139,6 @@ def main():
     load_pack()
     import torch
     import comfy.sd
-    import comfy.utils
-    import folder_paths
     import nodes
     from benchmarks import target_variants as variants
     from benchmarks.metrics import psnr, ssim
@@ -153,10 +149,7 @@ def main():
     from comfyui_teacache.teacache_core.patching import registration_of
     from comfyui_teacache.teacache_core.target import TargetRule
 
-    logging.getLogger().setLevel(logging.ERROR)
-    torch.set_num_threads(a.threads)
-    comfy.utils.PROGRESS_BAR_ENABLED = False
-    folder_paths.set_user_directory(tempfile.mkdtemp(prefix="teacache-target-bench-"))
+    bench_session("teacache-target-bench-", a.threads)
     proxy = get_proxy(a.proxy)
     a.model = a.model or str(proxy.model)
     model = comfy.sd.load_diffusion_model(a.model)

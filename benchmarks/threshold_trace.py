@@ -15,16 +15,14 @@ does there; below 1, less.
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
-import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "devtools"))
 sys.path.insert(0, str(ROOT))
 
-from comfy_env import load_pack  # noqa: E402
+from comfy_env import bench_session, load_pack  # noqa: E402
 
 
 def schedule_text(records) -> str:
@@ -61,8 +59,6 @@ def main():
     a = ap.parse_args()
     load_pack()
     import comfy.sd
-    import comfy.utils
-    import folder_paths
     import nodes
     import torch
     from benchmarks.metrics import psnr
@@ -71,10 +67,7 @@ def main():
     from comfyui_teacache.teacache_core.patching import registration_of
     from comfyui_teacache.teacache_core.target import TargetRule
 
-    logging.getLogger().setLevel(logging.ERROR)
-    torch.set_num_threads(1)
-    comfy.utils.PROGRESS_BAR_ENABLED = False
-    folder_paths.set_user_directory(tempfile.mkdtemp(prefix="teacache-threshold-trace-"))
+    bench_session("teacache-threshold-trace-")
     proxy = get_proxy(a.proxy)
     model = comfy.sd.load_diffusion_model(str(proxy.model))
     f, h, w = (int(v) for v in a.latent.split("x"))

@@ -15,17 +15,15 @@ text and guidance): only the shipped shape's row.
 from __future__ import annotations
 
 import argparse
-import logging
 import statistics
 import sys
-import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "devtools"))
 sys.path.insert(0, str(ROOT))
 
-from comfy_env import load_pack  # noqa: E402
+from comfy_env import bench_session, load_pack  # noqa: E402
 
 
 def cv(values) -> float:
@@ -50,8 +48,6 @@ def main():
     load_pack()
     import comfy.samplers
     import comfy.sd
-    import comfy.utils
-    import folder_paths
     import nodes
     import torch
     from benchmarks import target_variants as tv
@@ -61,10 +57,7 @@ def main():
     from comfyui_teacache.teacache_core.adapters import find_adapter
     from comfyui_teacache.teacache_core.patching import registration_of
 
-    logging.getLogger().setLevel(logging.ERROR)
-    torch.set_num_threads(a.threads)
-    comfy.utils.PROGRESS_BAR_ENABLED = False
-    folder_paths.set_user_directory(tempfile.mkdtemp(prefix="teacache-vector-shape-"))
+    bench_session("teacache-vector-shape-", a.threads)
     lines = [f"{a.sampler}, {a.steps} steps, CFG {a.cfg:g}, calibration prompts 4-"
              f"{3 + a.prompts} (seeds 700-{699 + a.prompts}), every call computed; "
              "distance / shape per call (calls 1..), and its coefficient of variation", "",

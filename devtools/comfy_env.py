@@ -42,3 +42,26 @@ def load_pack():
     sys.modules[PACK_NAME] = mod
     spec.loader.exec_module(mod)
     return mod
+
+
+def bench_session(prefix: str, threads: int | None = 1, level: int = 40) -> Path:
+    """Set a benchmark process up to sample on the CPU: the root logger at `level` (40: ERROR),
+    `threads` torch threads (None or 0: torch's default), no progress bars, and ComfyUI's user
+    directory in a new temporary folder named `prefix`..., removed when the process exits (the
+    calibrations and profile stores a run writes land there, never in a real user directory).
+    Call after load_pack()."""
+    import atexit
+    import logging
+    import shutil
+    import tempfile
+    import comfy.utils
+    import folder_paths
+    import torch
+    logging.getLogger().setLevel(level)
+    if threads:
+        torch.set_num_threads(threads)
+    comfy.utils.PROGRESS_BAR_ENABLED = False
+    user = tempfile.mkdtemp(prefix=prefix)
+    atexit.register(shutil.rmtree, user, True)
+    folder_paths.set_user_directory(user)
+    return Path(user)
