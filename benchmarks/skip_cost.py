@@ -42,7 +42,7 @@ sys.path.insert(0, str(ROOT))
 
 from comfy_env import bench_session, load_pack  # noqa: E402
 
-X0_KEY = "teacache_skip_cost"
+WRAPPER_KEY = "teacache_skip_cost"
 
 
 def cost_per_unit(psnrs, distances) -> list:
@@ -101,7 +101,7 @@ def sensitivity(model, sample, eps: float = 0.01) -> list:
         prev[:] = [y]
         return y
     m = model.clone()
-    m.add_wrapper_with_key(pe.WrappersMP.APPLY_MODEL, X0_KEY + "_probe", probe)
+    m.add_wrapper_with_key(pe.WrappersMP.APPLY_MODEL, WRAPPER_KEY + "_probe", probe)
     with torch.inference_mode():
         sample(m)
     return out
@@ -168,7 +168,7 @@ def main():
                 return y
             m = TeaCacheApply.execute(model, 1e-9, 0, -1, "uncalibrated", "model_device",
                                       False, 0, "reuse", 0.0, False).result[0]
-            m.add_wrapper_with_key(pe.WrappersMP.APPLY_MODEL, X0_KEY, record)
+            m.add_wrapper_with_key(pe.WrappersMP.APPLY_MODEL, WRAPPER_KEY, record)
             with torch.inference_mode():
                 ref = nodes.common_ksampler(model, seed, n, a.cfg, a.sampler, "simple", pos, neg,
                                             {"samples": latent})[0]["samples"]
