@@ -18,12 +18,16 @@ SAME_REDUCTION_METRICS = (("psnr", "PSNR dB", 1), ("psnr_worst", None, 1), ("ssi
 
 def interpolate_at(points, target):
     """A metric of one method's curve at `target` reduction: piecewise linear in log(reduction)
-    between its measured (reduction, value) points; None outside the measured range."""
-    pts = sorted((r, p) for r, p in points if math.isfinite(p))
+    between its measured (reduction, value) points; None outside the measured range. Points
+    measured at the same reduction (several thresholds can make the same computes, at other
+    calls, with other PSNR) count as their mean, whichever side the target is on."""
+    same = {}
+    for r, p in points:
+        if math.isfinite(p):
+            same.setdefault(r, []).append(p)
+    pts = sorted((r, sum(v) / len(v)) for r, v in same.items())
     for (r0, p0), (r1, p1) in zip(pts, pts[1:]):
         if r0 <= target <= r1:
-            if r1 == r0:
-                return max(p0, p1)
             f = (math.log(target) - math.log(r0)) / (math.log(r1) - math.log(r0))
             return p0 + f * (p1 - p0)
     for r, p in pts:

@@ -125,6 +125,11 @@ def test_interpolation_at_a_target_reduction():
     assert math.isclose(interpolate_at(pts, math.sqrt(1.5 * 3.0)), 35.0)   # halfway in log
     assert interpolate_at(pts, 1.2) is None and interpolate_at(pts, 7.0) is None
     assert interpolate_at([(2.0, 31.0)], 2.0) == 31.0
+    # several points at one reduction count as their mean, from below, above or alone
+    tied = [(1.5, 40.0), (3.0, 28.0), (3.0, 32.0), (3.0, 36.0), (6.0, 20.0)]
+    assert interpolate_at(tied, 3.0) == 32.0
+    assert interpolate_at(tied[1:], 3.0) == interpolate_at(tied[:4], 3.0) == 32.0
+    assert math.isclose(interpolate_at(tied, math.sqrt(3.0 * 6.0)), 26.0)
 
 
 @pytest.mark.parametrize("proxy", sorted(PROXIES))
