@@ -40,8 +40,9 @@ MARGIN = 0.3
 
 def fit_suffix(shape) -> str:
     """What a first-run prediction adds to its move and sigma powers: ", warm-up W"
-    (target_variants.use_warmup), ", recent R" or ", every call" (use_recent) and ", fitted
-    power P" (use_recent's ridge)."""
+    (target_variants.use_warmup), ", recent R" or ", every call" (use_recent), ", fitted
+    power P" (use_recent's ridge), the schedule vectors (use_schedule_vectors) and ", cost
+    weights" (use_cost_weights)."""
     out = f", warm-up {shape[2]:g}" if len(shape) > 2 and shape[2] else ""
     if len(shape) > 3 and shape[3]:
         out += f", recent {shape[3]:g}" if shape[3] > 0 else ", every call"
@@ -49,6 +50,8 @@ def fit_suffix(shape) -> str:
         out += f", fitted power {shape[4]:g}"
     if len(shape) > 5 and shape[5]:
         out += ", schedule vectors" if shape[5] == 1 else ", schedule vectors' phase"
+    if len(shape) > 6 and shape[6]:
+        out += ", cost weights" + (f"^{shape[6]:g}" if shape[6] != 1 else "")
     return out
 
 

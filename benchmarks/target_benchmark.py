@@ -77,6 +77,10 @@ def parse():
                          "vectors where its family has them, 2 on the shipped shape with "
                          "the vectors' phase (benchmarks/target_variants.py; default: the "
                          "shipped constants only)")
+    ap.add_argument("--cost-weights", default=None, metavar="SKIP_COST_JSON",
+                    help="a benchmarks/skip_cost.py results file: first-run shapes with a "
+                         "seventh field C > 0 weigh the indicator by this proxy's measured "
+                         "cost per unit at each call's sigma to the power C (target_variants.use_cost_weights)")
     ap.add_argument("--placements", default=None, metavar="F,...",
                     help="target rows with the online threshold at these fractions of the "
                          "interval of thresholds that spend the budget (benchmarks/target_variants.py; "
@@ -191,6 +195,10 @@ def main():
     targets = [float(t) for t in a.targets.split(",")]
     thresholds = [float(t) for t in a.thresholds.split(",")]
     estimates = a.estimates.split(",")
+    curves = {}
+    if a.cost_weights:
+        sc = json.loads(Path(a.cost_weights).read_text())["proxies"][a.proxy]
+        curves = {e: variants.cost_curve(sc["prompts"], e, sc["sigmas"]) for e in estimates}
     modes = [("shared", True)] + ([("separate", False)] if a.separate else [])
     rows = earlier["rows"] if earlier else []
     t_start = time.perf_counter()
@@ -253,6 +261,8 @@ def main():
                                                 shape[4] if len(shape) > 4 else 0.0)
                             variants.use_schedule_vectors(model, int(shape[5])
                                                           if len(shape) > 5 else 0)
+                            variants.use_cost_weights(curves.get(est), shape[6]
+                                                      if len(shape) > 6 else 0.0)
                             extra = {} if shape == shipped else {"shape": list(shape)}
                             measure(lambda *_, r=r, est=est: node(target=r, estimate=est),
                                     f"target {r:g} first", kind="first", estimate=est,
@@ -261,6 +271,7 @@ def main():
                         variants.use_warmup(0.0)
                         variants.use_recent(0.0)
                         variants.use_schedule_vectors(model, 0)
+                        variants.use_cost_weights(None)
                         variants.use_late_weight(wt)
                         variants.use_later_plan(plan)
                         # later runs: one node that sampled once before (another prompt/seed)
@@ -335,9 +346,10 @@ def main():
 
 
 def _shape(text) -> tuple:
-    """"M:S", "M:S:W", "M:S:W:R", "M:S:W:R:P" or "M:S:W:R:P:V" (W, the first-run warm-up
-    fraction; R, the recent fit's calls; P, the fitted power's ridge; V, 1: the conditioning
-    vectors' moves, 2: the shipped shape with their phase; trailing zeros left out)."""
+    """"M:S", "M:S:W", "M:S:W:R", "M:S:W:R:P", "M:S:W:R:P:V" or "M:S:W:R:P:V:C" (W, the
+    first-run warm-up fraction; R, the recent fit's calls; P, the fitted power's ridge; V, 1:
+    the conditioning vectors' moves, 2: the shipped shape with their phase; C: weighed by the
+    measured cost per unit to the power C, --cost-weights; trailing zeros left out)."""
     v = tuple(float(x) for x in text.split(":"))
     while len(v) > 2 and v[-1] == 0:
         v = v[:-1]

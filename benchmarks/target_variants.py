@@ -68,6 +68,15 @@ sigmas; `use_schedule_vectors(model, 2)` keeps the shipped shape and multiplies 
 call's vector move over the mean of its neighbours' (`phase_scales`: the sigmas' trend, the
 vector's phase). 0: the shipped rule. target_benchmark.py --first-run-shapes M:S:W:R:P:V.
 
+**First runs weighed by the measured cost**: benchmarks/skip_cost.py measures, per call of a
+schedule, what skipping that call alone costs per unit of the indicator. `use_cost_weights(
+curve, C)` multiplies each call's distance, and the shape the calls to come are predicted on, by
+that cost at the call's sigma to the power C (`cost_curve`: the geometric mean over a run's
+prompts; `curve_at`: linear in sigma). None: the shipped rule. target_benchmark.py
+--cost-weights SKIP_COST_JSON --first-run-shapes M:S:W:R:P:V:C. Measured in BENCHMARKS.md ("The
+measured cost as a weight"): it helps where the cost falls over the run, and misleads badly
+where it rises.
+
 Measured in BENCHMARKS.md (target_speedup, "the front at the same runs").
 """
 from __future__ import annotations
@@ -364,3 +373,54 @@ def use_spacing_cap(factor: float):
             cap += 1
         self.max_consecutive_skips = cap
     TargetRule._set_budget = _set_budget
+
+
+SHIPPED_DECIDE = TargetRule.decide
+SHIPPED_SCALES = budget.call_scales
+
+
+def cost_curve(prompts, estimate: str, sigmas) -> list:
+    """(sigma, cost per unit of the indicator) per call 1.. of a skip_cost.py run of one proxy:
+    the geometric mean over its prompts (calls whose cost is missing left out), for the skip
+    estimate `estimate`; sorted by sigma."""
+    out = []
+    for j in range(len(prompts[0][estimate]["cost"])):
+        xs = [p[estimate]["cost"][j] for p in prompts if p[estimate]["cost"][j]]
+        if xs:
+            out.append((float(sigmas[j + 1]), math.exp(sum(map(math.log, xs)) / len(xs))))
+    return sorted(out)
+
+
+def curve_at(curve, sigma: float) -> float:
+    """The curve's value at `sigma`: linear between its points, its end values beyond them."""
+    if sigma <= curve[0][0]:
+        return curve[0][1]
+    for (s0, w0), (s1, w1) in zip(curve, curve[1:]):
+        if sigma <= s1:
+            return w0 + (sigma - s0) / (s1 - s0) * (w1 - w0) if s1 > s0 else w1
+    return curve[-1][1]
+
+
+def use_cost_weights(curve, power: float = 1.0):
+    """Make the pack's target rule weigh each call's indicator distance by the model's measured
+    cost per unit at that call's sigma (`curve`: cost_curve) to the power `power`, in what it
+    accumulates and in the shape it predicts the calls to come on; None or power 0: the
+    shipped rule. The fixed-threshold front it is compared with stays unweighted."""
+    if not curve or not power:
+        TargetRule.decide = SHIPPED_DECIDE
+        budget.call_scales = SHIPPED_SCALES
+        return
+
+    def sig(sigmas, s):
+        return float(sigmas[s]) if s < len(sigmas) else 0.0
+
+    def decide(self, run, branch, step, distance, **kw):
+        if distance is not None:
+            distance = distance * curve_at(curve, sig(run.sigmas, step)) ** power
+        return SHIPPED_DECIDE(self, run, branch, step, distance, **kw)
+
+    def call_scales(sigmas, steps):
+        return [v * curve_at(curve, sig(sigmas, s)) ** power
+                for v, s in zip(SHIPPED_SCALES(sigmas, steps), steps)]
+    TargetRule.decide = decide
+    budget.call_scales = call_scales

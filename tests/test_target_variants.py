@@ -2,9 +2,10 @@
 of the interval of thresholds that spend the budget (pure python on toy sequences), the
 first-run warm-up (the rule on a tiny real Wan), the first-run recent fit (toy sequences),
 the later runs' late weight and plan (toy sequences, and the rule on a tiny real Wan), the
-spacing cap (the rule on a tiny real Wan), and the first runs planned on the conditioning
+spacing cap (the rule on a tiny real Wan), the first runs planned on the conditioning
 vectors (toy sequences, and the vectors against what the blocks get on a tiny real Wan and
-LTX-Video)."""
+LTX-Video), and the first runs weighed by a measured cost per unit (toy curves, and the rule on
+a tiny real Wan)."""
 from __future__ import annotations
 
 import math
@@ -19,12 +20,12 @@ sys.path.append(str(Path(__file__).resolve().parents[1]))    # after ComfyUI: it
 
 from benchmarks.first_run_loo import label  # noqa: E402
 from benchmarks.target_variants import (LATER_PLANS, SHIPPED_LATER_PLAN,  # noqa: E402
-                                        SHIPPED_PLAN, fitted_power, late_weighted, later_plan,
+                                        SHIPPED_PLAN, cost_curve, curve_at, fitted_power, late_weighted, later_plan,
                                         phase_scales, placed_threshold, recent_count,
                                         schedule_shape, schedule_vectors, shape_scales,
                                         spacing_cap, use, use_late_weight, use_later_plan,
-                                        use_recent, use_schedule_vectors, use_spacing_cap,
-                                        use_warmup)
+                                        use_cost_weights, use_recent,
+                                        use_schedule_vectors, use_spacing_cap, use_warmup)
 from comfyui_teacache.teacache_core import budget  # noqa: E402
 from comfyui_teacache.teacache_core.patching import registration_of  # noqa: E402
 from comfyui_teacache.teacache_core.target import TargetRule  # noqa: E402
@@ -354,3 +355,40 @@ def test_schedule_vectors_are_what_the_blocks_get(model_dir, fam_id, monkeypatch
     finally:
         use_schedule_vectors(model, 0)
     assert TargetRule._predict is SHIPPED_PLAN
+
+
+def test_cost_weights_weigh_each_call_and_keep_the_budget(model_dir):
+    """The measured cost per unit as a weight: the curve is the geometric mean over prompts per
+    call, sorted by sigma, linear between its calls and flat beyond; on a tiny real Wan through
+    ComfyUI's sampler a first run weighed by it computes exactly K per cond, and each call's
+    distance is the indicator's times the weight at its sigma; use_cost_weights(None) restores
+    the shipped rule."""
+    prompts = [{"reuse": {"cost": [0.1, None, 0.4]}}, {"reuse": {"cost": [0.4, None, 0.1]}}]
+    curve = cost_curve(prompts, "reuse", [1.0, 0.8, 0.5, 0.2, 0.0])
+    assert curve == [(0.2, pytest.approx(0.2)), (0.8, pytest.approx(0.2))]
+    steep = [(0.3, 4.0), (0.9, 1.0)]
+    assert curve_at(steep, 0.1) == 4.0 and curve_at(steep, 0.95) == 1.0
+    assert curve_at(steep, 0.6) == pytest.approx(2.5)
+    assert label((0.3, 1.25, 0.0, 3.0, 0.0, 0.0, 0.5)) == \
+        "move^0.3 / sigma^1.25, recent 3, cost weights^0.5"
+    from test_target import run
+    from comfyui_teacache.nodes.apply import TeaCacheApply
+    model = _tiny_wan(model_dir, "wan_costweights", 33)
+    shipped = (TargetRule.decide, budget.call_scales)
+    try:
+        use_cost_weights(steep, 1.0)
+        m = TeaCacheApply.execute(model, 0.1, 0, -1, "uncalibrated", "model_device", False, 0,
+                                  "reuse", 2.0).result[0]       # identity rescale
+        run(m, steps=12)
+        weighed = 0
+        for recs in summary(m)["branches"].values():
+            assert sum(r["computed"] for r in recs) == 6
+            for r in recs:
+                if r["distance"] is not None:
+                    w = curve_at(steep, r["sigma"])
+                    assert r["rescaled"] == pytest.approx(r["distance"] * w, rel=1e-4)
+                    weighed += w > 1.01
+        assert weighed
+    finally:
+        use_cost_weights(None)
+    assert (TargetRule.decide, budget.call_scales) == shipped
