@@ -350,8 +350,8 @@ def test_schedule_vectors_are_what_the_blocks_get(model_dir, fam_id, monkeypatch
             use_schedule_vectors(model, mode)
             tc = apply(model, 0.1, target=2.0)
             run(f, tc)
-            for label, recs in summary(tc)["branches"].items():
-                assert sum(r["computed"] for r in recs) == k, (mode, label)
+            for cond, recs in summary(tc)["branches"].items():
+                assert sum(r["computed"] for r in recs) == k, (mode, cond)
     finally:
         use_schedule_vectors(model, 0)
     assert TargetRule._predict is SHIPPED_PLAN
