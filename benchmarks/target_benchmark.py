@@ -80,7 +80,8 @@ def parse():
     ap.add_argument("--cost-weights", default=None, metavar="SKIP_COST_JSON",
                     help="a benchmarks/skip_cost.py results file: first-run shapes with a "
                          "seventh field C > 0 weigh the indicator by this proxy's measured "
-                         "cost per unit at each call's sigma to the power C (target_variants.use_cost_weights)")
+                         "cost per unit at each call's sigma to the power C "
+                         "(benchmarks/target_variants.use_cost_weights)")
     ap.add_argument("--placements", default=None, metavar="F,...",
                     help="target rows with the online threshold at these fractions of the "
                          "interval of thresholds that spend the budget (benchmarks/target_variants.py; "

@@ -91,6 +91,8 @@ SHIPPED_CHOOSE = TargetRule._choose
 SHIPPED_PREDICT = budget.predict_distances
 SHIPPED_PLAN = TargetRule._predict
 SHIPPED_SET_BUDGET = TargetRule._set_budget
+SHIPPED_DECIDE = TargetRule.decide
+SHIPPED_SCALES = budget.call_scales
 LATER_PLANS = ("profile", "profile recent", "blend", "prediction")
 SHIPPED_LATER_PLAN = "prediction"
 
@@ -373,10 +375,6 @@ def use_spacing_cap(factor: float):
             cap += 1
         self.max_consecutive_skips = cap
     TargetRule._set_budget = _set_budget
-
-
-SHIPPED_DECIDE = TargetRule.decide
-SHIPPED_SCALES = budget.call_scales
 
 
 def cost_curve(prompts, estimate: str, sigmas) -> list:

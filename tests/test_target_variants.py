@@ -20,12 +20,13 @@ sys.path.append(str(Path(__file__).resolve().parents[1]))    # after ComfyUI: it
 
 from benchmarks.first_run_loo import label  # noqa: E402
 from benchmarks.target_variants import (LATER_PLANS, SHIPPED_LATER_PLAN,  # noqa: E402
-                                        SHIPPED_PLAN, cost_curve, curve_at, fitted_power, late_weighted, later_plan,
-                                        phase_scales, placed_threshold, recent_count,
-                                        schedule_shape, schedule_vectors, shape_scales,
-                                        spacing_cap, use, use_late_weight, use_later_plan,
-                                        use_cost_weights, use_recent,
-                                        use_schedule_vectors, use_spacing_cap, use_warmup)
+                                        SHIPPED_PLAN, cost_curve, curve_at, fitted_power,
+                                        late_weighted, later_plan, phase_scales,
+                                        placed_threshold, recent_count, schedule_shape,
+                                        schedule_vectors, shape_scales, spacing_cap, use,
+                                        use_cost_weights, use_late_weight, use_later_plan,
+                                        use_recent, use_schedule_vectors, use_spacing_cap,
+                                        use_warmup)
 from comfyui_teacache.teacache_core import budget  # noqa: E402
 from comfyui_teacache.teacache_core.patching import registration_of  # noqa: E402
 from comfyui_teacache.teacache_core.target import TargetRule  # noqa: E402
